@@ -1,0 +1,67 @@
+// Shared experiment sections; see experiment.h.
+#include "core/experiment.h"
+
+#include <thread>
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <torch/utils.h>
+
+#include "core/compat.h"
+#include "core/error.h"
+
+namespace mmref {
+
+void parse(config::Reader& r, RuntimeConfig& c) {
+  r.choice("device", c.device, {"cpu", "cuda", "auto"});
+  r.opt("threads", c.threads, config::Range::between(0, 4096));
+  r.opt("seed", c.seed, config::Range::at_least(0));
+  r.opt("deterministic", c.deterministic);
+  r.finish();
+}
+
+void parse(config::Reader& r, RunConfig& c) {
+  r.opt("root", c.root);
+  r.opt("keep_checkpoints", c.keep_checkpoints, config::Range::between(1, 1000000));
+  r.choice("log_level", c.log_level, {"trace", "debug", "info", "warn", "error"});
+  r.opt("progress_interval_s", c.progress_interval_s, config::Range::positive());
+  r.finish();
+}
+
+config::Reader load_experiment(const std::string& path, const std::vector<std::string>& overrides,
+                               ExperimentConfig& cfg) {
+  cfg.config_path = path;
+  cfg.source = config::load_file(path);
+  for (const auto& o : overrides) config::apply_override(cfg.source, o);
+  cfg.effective = config::Node::map();
+  config::Reader root(&cfg.source, "", &cfg.effective, config::Mark{path, 1, 1});
+  root.opt("name", cfg.name);
+  if (cfg.name.empty() || cfg.name.find('/') != std::string::npos) {
+    root.fail("name", "must be a non-empty name without '/'");
+  }
+  root.req("task", cfg.task);
+  {
+    auto rt = root.child("runtime");
+    parse(rt, cfg.runtime);
+  }
+  {
+    auto run = root.child("run");
+    parse(run, cfg.run);
+  }
+  return root;
+}
+
+int apply_runtime(const RuntimeConfig& rt) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Debian's libtorch reports 1 intra-op thread on the 2-core machine; default to all cores.
+  compat::set_intra_op_threads(rt.threads > 0 ? rt.threads : cores);
+  torch::manual_seed(static_cast<uint64_t>(rt.seed));
+  at::globalContext().setDeterministicAlgorithms(rt.deterministic, /*warn_only=*/false);
+  if (rt.device == "cuda" && compat::torch_cuda_device_count() == 0) {
+    throw ConfigError(
+        "runtime.device: 'cuda' was asked for but this libtorch sees no CUDA device (use cpu or auto)");
+  }
+  return compat::intra_op_threads();
+}
+
+}  // namespace mmref

@@ -1,0 +1,210 @@
+// The built-in default experiment; see mlp_regression.h.
+#include "train/mlp_regression.h"
+
+#include <cmath>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Functions.h>
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/utils.h>
+#include <spdlog/logger.h>
+
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/nvtx.h"
+#include "core/progress.h"
+#include "core/run.h"
+
+namespace mmref::train {
+
+void parse(config::Reader& r, MlpConfig& c) {
+  r.opt("hidden", c.hidden, config::Range::between(1, 1 << 20));
+  r.opt("layers", c.layers, config::Range::between(1, 64));
+  r.choice("activation", c.activation, {"silu", "relu", "gelu", "tanh"});
+  r.finish();
+}
+
+void parse(config::Reader& r, RegressionTrainConfig& c) {
+  r.opt("steps", c.steps, config::Range::between(1, 1e12));
+  r.opt("batch_size", c.batch_size, config::Range::between(1, 1 << 24));
+  r.opt("lr", c.lr, config::Range::positive());
+  r.opt("weight_decay", c.weight_decay, config::Range::at_least(0));
+  r.opt("warmup_steps", c.warmup_steps, config::Range::at_least(0));
+  r.opt("grad_clip", c.grad_clip, config::Range::at_least(0));
+  r.opt("log_every", c.log_every, config::Range::between(1, 1e12));
+  r.opt("eval_every", c.eval_every, config::Range::between(1, 1e12));
+  r.opt("checkpoint_every", c.checkpoint_every, config::Range::between(1, 1e12));
+  r.finish();
+}
+
+MlpImpl::MlpImpl(int64_t in_dim, int64_t out_dim, const MlpConfig& c) : activation_(c.activation) {
+  net_ = register_module("net", torch::nn::ModuleList());
+  int64_t d = in_dim;
+  for (int64_t i = 0; i < c.layers; ++i) {
+    const int64_t out = (i + 1 == c.layers) ? out_dim : c.hidden;
+    net_->push_back(torch::nn::Linear(d, out));
+    d = out;
+  }
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  const size_t n = net_->size();
+  for (size_t i = 0; i < n; ++i) {
+    x = net_->ptr<torch::nn::LinearImpl>(i)->forward(x);  // (N, hidden) or (N, out)
+    if (i + 1 == n) break;
+    if (activation_ == "silu") {
+      x = torch::silu(x);
+    } else if (activation_ == "relu") {
+      x = torch::relu(x);
+    } else if (activation_ == "gelu") {
+      x = torch::gelu(x);
+    } else {
+      x = torch::tanh(x);
+    }
+  }
+  return x;
+}
+
+double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup, int64_t total) {
+  if (warmup > 0 && step < warmup) return base_lr * static_cast<double>(step + 1) / warmup;
+  const double span = std::max<int64_t>(1, total - warmup);
+  const double t = std::min(1.0, static_cast<double>(step - warmup) / span);
+  return base_lr * 0.5 * (1.0 + std::cos(M_PI * t));
+}
+
+void MlpRegressionTask::parse(config::Reader& root) {
+  {
+    auto r = root.child("data");
+    data::parse(r, data);
+  }
+  {
+    auto r = root.child("model");
+    train::parse(r, model);
+  }
+  {
+    auto r = root.child("train");
+    train::parse(r, train);
+  }
+}
+
+namespace {
+
+double evaluate_mse(Mlp& net, const torch::Tensor& x, const torch::Tensor& y) {
+  MMREF_NVTX_RANGE("eval");
+  torch::NoGradGuard ng;
+  net->eval();
+  const double mse = torch::mse_loss(net->forward(x), y).item<double>();
+  net->train();
+  return mse;
+}
+
+}  // namespace
+
+nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
+  auto& log = ctx.run.log();
+  bool generated = false;
+  const data::RegressionData d = data::load_or_make_regression(data, &generated);
+  log.info("data: {} ({} train, {} val samples, dim {}){}", data.path, d.x_train.size(0),
+           d.x_val.size(0), d.x_train.size(1), generated ? ", generated now" : "");
+
+  Mlp net(d.x_train.size(1), 1, model);
+  torch::optim::AdamW opt(net->parameters(),
+                          torch::optim::AdamWOptions(train.lr).weight_decay(train.weight_decay));
+  CheckpointManager ckpts(ctx.run.checkpoint_dir(), ctx.experiment.run.keep_checkpoints);
+  int64_t start = 0;
+  if (!ctx.resume_from.empty()) {
+    Checkpoint ck = load_checkpoint(ctx.resume_from);
+    ck.load_module("model", *net);
+    ck.load_optimizer("adamw", opt);
+    ck.load_cpu_rng();
+    start = ck.step;
+    log.info("resumed from {} at step {}", ctx.resume_from, start);
+  }
+  int64_t params = 0;
+  for (const auto& p : net->parameters()) params += p.numel();
+  log.info("model: MLP {} layers, hidden {}, {} parameters; {} steps, batch {}, {} threads",
+           model.layers, model.hidden, params, train.steps, train.batch_size, ctx.threads);
+
+  auto save = [&](int64_t step) {
+    MMREF_NVTX_RANGE("checkpoint");
+    Checkpoint ck;
+    ck.step = step;
+    ck.add_module("model", *net);
+    ck.add_optimizer("adamw", opt);
+    ck.add_cpu_rng();
+    ck.meta["task"] = "mlp_regression";
+    ck.meta["data_position"] = step;  // batches are a pure function of (seed, step)
+    return ckpts.save(ck);
+  };
+
+  ProgressBar::Options popt;
+  popt.total = train.steps;
+  popt.label = "train";
+  popt.plain_interval_s = ctx.experiment.run.progress_interval_s;
+  ProgressBar bar(popt);
+  const int64_t n_train = d.x_train.size(0);
+  double last_loss = NAN, last_val = NAN, grad_norm = 0.0;
+  std::string last_ckpt;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int64_t step = start; step < train.steps; ++step) {
+    MMREF_NVTX_RANGE("train_step");
+    const double lr = warmup_cosine_lr(train.lr, step, train.warmup_steps, train.steps);
+    for (auto& group : opt.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    }
+    // Batch indices depend only on (seed, step): the data position is the step, resume is exact.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(
+        static_cast<uint64_t>(ctx.experiment.runtime.seed) * 1000003ULL + static_cast<uint64_t>(step));
+    const torch::Tensor idx = at::randint(n_train, {train.batch_size}, gen, torch::kLong);  // (B,)
+    const torch::Tensor pred = net->forward(d.x_train.index_select(0, idx));               // (B, 1)
+    const torch::Tensor loss = torch::mse_loss(pred, d.y_train.index_select(0, idx));     // ()
+    last_loss = loss.item<double>();
+    if (!std::isfinite(last_loss)) {
+      throw Error(fmt::format(
+          "step {}: loss is {}; training stopped. Last good checkpoint: {}. Lower train.lr or check "
+          "the data",
+          step + 1, last_loss, last_ckpt.empty() ? "none written yet" : last_ckpt));
+    }
+    opt.zero_grad();
+    loss.backward();
+    grad_norm = train.grad_clip > 0
+                    ? torch::nn::utils::clip_grad_norm_(net->parameters(), train.grad_clip)
+                    : 0.0;
+    opt.step();
+    const int64_t done = step + 1;
+    bar.update(done, {{"loss", last_loss}, {"lr", lr}});
+    if (done % train.log_every == 0 || done == train.steps) {
+      ctx.run.log_metrics(done, "train", {{"loss", last_loss}, {"lr", lr}, {"grad_norm", grad_norm}});
+    }
+    if (done % train.eval_every == 0 || done == train.steps) {
+      last_val = evaluate_mse(net, d.x_val, d.y_val);
+      ctx.run.log_metrics(done, "val", {{"mse", last_val}});
+    }
+    if (done % train.checkpoint_every == 0 || done == train.steps) last_ckpt = save(done);
+  }
+  bar.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (std::isnan(last_val)) last_val = evaluate_mse(net, d.x_val, d.y_val);
+  const double var = d.y_val.var(/*unbiased=*/false).item<double>();
+  const int64_t steps_run = train.steps - start;
+  nlohmann::json s;
+  s["task"] = "mlp_regression";
+  s["steps"] = train.steps;
+  s["steps_run"] = steps_run;
+  s["final_train_loss"] = last_loss;
+  s["val_mse"] = last_val;
+  s["val_r2"] = 1.0 - last_val / var;  // fraction of variance explained
+  s["steps_per_s"] = secs > 0 ? steps_run / secs : 0.0;
+  s["threads"] = ctx.threads;
+  s["parameters"] = params;
+  s["checkpoint"] = last_ckpt.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_ckpt);
+  s["data"] = {{"path", data.path}, {"generated", generated}};
+  log.info("val mse {:.5f} (R^2 {:.4f}); {:.1f} steps/s", last_val, 1.0 - last_val / var,
+           s["steps_per_s"].get<double>());
+  return s;
+}
+
+}  // namespace mmref::train

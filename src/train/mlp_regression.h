@@ -1,0 +1,66 @@
+// The built-in default experiment: an MLP fit to the synthetic regression dataset (data/regression_*).
+// Small and quick on 2 cores, yet it runs the whole path a model family takes: YAML config -> data made
+// when absent -> training with AdamW, warmup+cosine LR, gradient clipping -> metrics.jsonl, TensorBoard,
+// progress -> atomic checkpoints with exact resume -> summary.json.
+//
+//   mmref train configs/default.yaml            (see configs/default.yaml for every key)
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/pimpl.h>
+
+#include "data/regression_dataset.h"
+#include "train/task.h"
+
+namespace mmref::train {
+
+struct MlpConfig {
+  int64_t hidden = 64;
+  int64_t layers = 3;  // Linear layers (>= 1)
+  std::string activation = "silu";
+};
+
+struct RegressionTrainConfig {
+  int64_t steps = 1500;
+  int64_t batch_size = 128;
+  double lr = 3e-3;
+  double weight_decay = 0.01;
+  int64_t warmup_steps = 50;
+  double grad_clip = 1.0;  // global-norm clip; 0 disables
+  int64_t log_every = 50;
+  int64_t eval_every = 250;
+  int64_t checkpoint_every = 500;
+};
+
+void parse(config::Reader& r, MlpConfig& c);
+void parse(config::Reader& r, RegressionTrainConfig& c);
+
+// y = net.L-1(act(... act(net.0(x)))): parameters "net.<i>.weight", "net.<i>.bias".
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t in_dim, int64_t out_dim, const MlpConfig& c);
+  torch::Tensor forward(torch::Tensor x);  // (N, in) -> (N, out)
+
+ private:
+  torch::nn::ModuleList net_;
+  std::string activation_;
+};
+TORCH_MODULE(Mlp);
+
+// Warmup (linear from 0) then cosine decay to 0 over the remaining steps.
+double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup, int64_t total);
+
+class MlpRegressionTask : public Task {
+ public:
+  void parse(config::Reader& root) override;
+  nlohmann::json run(TaskContext& ctx) override;
+
+  data::RegressionDataConfig data;
+  MlpConfig model;
+  RegressionTrainConfig train;
+};
+
+}  // namespace mmref::train

@@ -1,0 +1,41 @@
+// The interface a training task implements, and the registry `mmref train` picks tasks from.
+// A task reads its own config sections (data, model, train, ...) and runs in a Run folder.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/config.h"
+#include "core/experiment.h"
+
+namespace mmref {
+class Run;
+}
+
+namespace mmref::train {
+
+struct TaskContext {
+  const ExperimentConfig& experiment;
+  Run& run;
+  int threads = 1;             // intra-op threads in effect
+  std::string resume_from;     // checkpoint to continue from ("" = start fresh)
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  // Reads the task's sections from the experiment's root map (the caller calls finish() afterwards).
+  virtual void parse(config::Reader& root) = 0;
+  // Trains; returns the summary (final metrics etc.) that goes into summary.json.
+  virtual nlohmann::json run(TaskContext& ctx) = 0;
+};
+
+// Task names that train in this build.
+std::vector<std::string> task_names();
+// Creates a task; an unknown name is a ConfigError that lists the known ones (with "did you mean"),
+// and a planned family that has not landed yet says so plainly.
+std::unique_ptr<Task> make_task(const std::string& name);
+
+}  // namespace mmref::train

@@ -1,0 +1,240 @@
+// The `mmref` binary as users run it: exit codes (0 ok, 2 usage/config, 1 runtime), one-line errors,
+// `mmref info`, and the default experiment end to end in a temporary folder.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <torch/version.h>
+
+#include "core/fs.h"
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = mmref::fs::make_temp_dir("mmref_cli_"); }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  // Runs `mmref <args>` in the temp folder, stdin closed.
+  Result mmref(const std::string& args) {
+    const std::string cmd = "cd '" + dir_ + "' && '" MMREF_BIN "' " + args + " > out.txt 2> err.txt < /dev/null";
+    const int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(dir_ + "/out.txt");
+    r.err = slurp(dir_ + "/err.txt");
+    return r;
+  }
+
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ + "/" + name) << text;
+  }
+
+  // A small, fast variant of configs/default.yaml.
+  std::string small_config(const std::string& extra = "") {
+    return "name: t\ntask: mlp_regression\nruntime: {threads: 1, deterministic: true}\n"
+           "data: {path: data/reg.safetensors, train_samples: 512, val_samples: 128}\n"
+           "model: {hidden: 16, layers: 2}\n"
+           "train: {steps: 40, batch_size: 32, log_every: 10, eval_every: 20, checkpoint_every: 20}\n" +
+           extra;
+  }
+
+  // The error main() printed: exactly one "mmref: error:" line, and it is the last line on stderr.
+  static bool one_error_line(const std::string& err) {
+    size_t n = 0, pos = 0;
+    while ((pos = err.find("mmref: error:", pos)) != std::string::npos) ++n, ++pos;
+    const auto last = err.rfind("mmref: error:");
+    return n == 1 && err.find('\n', last) == err.size() - 1 && err.find("[error]") == std::string::npos;
+  }
+
+  static int lines(const std::string& s) {
+    int n = 0;
+    for (char c : s) n += c == '\n';
+    return n;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(Cli, HelpForEverySubcommandExitsZero) {
+  EXPECT_EQ(mmref("--help").code, 0);
+  for (const char* sub : {"train", "finetune", "sample", "eval", "bench", "data", "info"}) {
+    Result r = mmref(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub << ": " << r.err;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
+  }
+}
+
+TEST_F(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(mmref("").code, 2);
+  EXPECT_EQ(mmref("frobnicate").code, 2);
+  EXPECT_EQ(mmref("train").code, 2);  // CONFIG is required
+  EXPECT_EQ(mmref("info --threads -3").code, 2);
+}
+
+TEST_F(Cli, InfoReportsVersionsAndThreadsInEffect) {
+  Result r = mmref("info");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("mmref      0."), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("libtorch   " TORCH_VERSION), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("cuDNN"), std::string::npos);
+  EXPECT_NE(r.out.find("GPU"), std::string::npos);
+  const unsigned cores = std::thread::hardware_concurrency();
+  EXPECT_NE(r.out.find("threads    intra-op " + std::to_string(cores) + " (default: all cores)"),
+            std::string::npos) << r.out;
+
+  r = mmref("info --threads 1 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["cpu"]["intra_op_threads"], 1);
+  EXPECT_EQ(j["libtorch"]["version"], TORCH_VERSION);
+  EXPECT_TRUE(j["cuda"]["gpus"].is_array());
+  EXPECT_FALSE(j["cuda"]["status"].get<std::string>().empty());
+}
+
+TEST_F(Cli, ConfigErrorsExitTwoWithOneLineNamingFileAndKey) {
+  Result r = mmref("train missing.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("config file 'missing.yaml' not found"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+
+  write("syntax.yaml", "name: x\ntask: [unclosed\n");
+  r = mmref("train syntax.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("syntax.yaml:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("YAML syntax error"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+
+  write("typo.yaml", small_config("extra_key_never_known: 1\n"));
+  write("typo2.yaml", "name: t\ntask: mlp_regression\ntrain:\n  stpes: 10\n");
+  r = mmref("train typo2.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("typo2.yaml:4:3: train.stpes: unknown key; did you mean 'steps'?"), std::string::npos)
+      << r.err;
+
+  write("ok.yaml", small_config());
+  r = mmref("train ok.yaml train.lr=abc");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("train.lr: expected a number, got 'abc'"), std::string::npos) << r.err;
+
+  r = mmref("train ok.yaml train.steps=0");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("train.steps: must be between 1"), std::string::npos) << r.err;
+
+  write("planned.yaml", "name: t\ntask: asr_conformer\n");
+  r = mmref("train planned.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not implemented in this build"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, PlannedSubcommandsSaySoAndExitTwo) {
+  for (const char* sub : {"finetune x.yaml", "sample diffusion --prompt cat", "eval x.yaml", "bench x.yaml"}) {
+    Result r = mmref(sub);
+    EXPECT_EQ(r.code, 2) << sub;
+    EXPECT_NE(r.err.find("nothing was run"), std::string::npos) << sub << ": " << r.err;
+    EXPECT_EQ(lines(r.err), 1) << r.err;
+  }
+  Result r = mmref("data make speech --out corpus");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no generator in this build yet"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, DataMakeRegressionIsIncremental) {
+  Result r = mmref("data make regression --out reg --train-samples 100 --val-samples 10");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote reg/regression.safetensors (100 train, 10 val"), std::string::npos) << r.out;
+  r = mmref("data make regression --out reg --train-samples 100 --val-samples 10");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("up to date"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, TrainWritesRunFolderAndEffectiveConfigReRuns) {
+  write("ok.yaml", small_config());
+  Result r = mmref("train ok.yaml model.hidden=8");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto p = r.out.find("outputs: ");
+  ASSERT_NE(p, std::string::npos) << r.out;
+  const std::string run = r.out.substr(p + 9, r.out.find('\n', p) - p - 9);
+  const std::string abs = dir_ + "/" + run;
+  for (const char* f : {"config.yaml", "metrics.jsonl", "summary.json", "log.txt", "checkpoints/latest"}) {
+    EXPECT_TRUE(mmref::fs::exists(abs + "/" + f)) << f;
+  }
+  auto summary = nlohmann::json::parse(slurp(abs + "/summary.json"));
+  EXPECT_EQ(summary["status"], "ok");
+  EXPECT_EQ(summary["steps"], 40);
+  EXPECT_GT(summary["wall_time_s"].get<double>(), 0.0);
+  // 40 steps / log_every 10 -> 4 train lines, eval at 20 and 40 -> 2 val lines.
+  EXPECT_EQ(lines(slurp(abs + "/metrics.jsonl")), 6);
+  const std::string eff = slurp(abs + "/config.yaml");
+  EXPECT_NE(eff.find("hidden: 8"), std::string::npos) << eff;       // the override
+  EXPECT_NE(eff.find("weight_decay: 0.01"), std::string::npos) << eff;  // a default, filled in
+  // The effective config runs as is.
+  r = mmref("train " + run + "/config.yaml");
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(Cli, ResumeAutoContinuesNewestRunFromItsCheckpoint) {
+  write("ok.yaml", small_config());
+  Result first = mmref("train ok.yaml train.steps=20");
+  ASSERT_EQ(first.code, 0) << first.err;
+  Result second = mmref("train ok.yaml --resume auto");
+  ASSERT_EQ(second.code, 0) << second.err;
+  EXPECT_NE(second.err.find("at step 20"), std::string::npos) << second.err;
+  const auto run_of = [](const std::string& out) {
+    auto p = out.find("outputs: ");
+    return out.substr(p + 9, out.find('\n', p) - p - 9);
+  };
+  EXPECT_EQ(run_of(first.out), run_of(second.out));  // same run folder, appended
+  auto summary = nlohmann::json::parse(slurp(dir_ + "/" + run_of(second.out) + "/summary.json"));
+  EXPECT_EQ(summary["steps_run"], 20);
+  EXPECT_EQ(mmref("train ok.yaml --resume nowhere").code, 2);
+}
+
+TEST_F(Cli, RuntimeFailureExitsOneAndKeepsCheckpoint) {
+  write("bad_data.yaml", small_config());
+  std::system(("mkdir -p '" + dir_ + "/data' && head -c 100 /dev/urandom > '" + dir_ + "/data/reg.safetensors'").c_str());
+  Result r = mmref("train bad_data.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("data/reg.safetensors"), std::string::npos) << r.err;
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  std::system(("rm -f '" + dir_ + "/data/reg.safetensors'").c_str());
+
+  // A learning rate that blows the weights up: step 1 is finite and checkpointed, then the loss is not.
+  write("nan.yaml", small_config());
+  r = mmref("train nan.yaml train.lr=1e12 train.grad_clip=0 train.warmup_steps=0 train.checkpoint_every=1");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.err.find("loss is"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ckpt-00000001.safetensors"), std::string::npos) << r.err;
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  // The failure is recorded next to the checkpoint that survived it, which still loads.
+  auto p = r.err.find("Last good checkpoint: ");
+  ASSERT_NE(p, std::string::npos);
+  p += 22;
+  const std::string ck = r.err.substr(p, r.err.find(".safetensors", p) + 12 - p);
+  const std::string run_dir = ck.substr(0, ck.find("/checkpoints/"));
+  auto summary = nlohmann::json::parse(slurp(dir_ + "/" + run_dir + "/summary.json"));
+  EXPECT_EQ(summary["status"], "failed");
+  EXPECT_NE(slurp(dir_ + "/" + run_dir + "/log.txt").find("loss is"), std::string::npos);
+  EXPECT_EQ(mmref("data make regression --out x").code, 0);  // sanity: binary still fine
+  EXPECT_TRUE(mmref::fs::exists(dir_ + "/" + ck));
+}
+
+}  // namespace
