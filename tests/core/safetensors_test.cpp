@@ -1,19 +1,19 @@
 // safetensors reader/writer: round trips of every dtype, the byte layout, and corrupt files (every
 // failure must be an mmref::Error with a message naming the problem, never a crash or an OOB read).
 //   build/<dir>/tests/mmref_core_tests --gtest_filter='Safetensors*'
-#include "core/safetensors.h"
-
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/safetensors.h"
 
 namespace mmref {
 namespace {

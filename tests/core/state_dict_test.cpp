@@ -20,10 +20,15 @@
 //   extra.transposed        float32   [5, 4]  arange(20).reshape(4, 5).t()  (stored non-contiguous)
 //   extra.row2              float32   [5]     10..14 (a view at storage offset 10 of the same storage)
 //   extra.scalar            float32   []      3.5
-#include "core/state_dict.h"
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
 
 #include <ATen/core/Dict.h>
-#include <gtest/gtest.h>
+#include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
@@ -31,13 +36,10 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
-#include <filesystem>
-#include <fstream>
-#include <string>
-
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
+#include "core/state_dict.h"
 
 namespace mmref {
 namespace {
@@ -387,6 +389,63 @@ TEST_F(PthTest, CorruptOrMissingFilesAreNamed) {
   const std::string msg = error_of([&] { load_pth(half); });
   EXPECT_TRUE(has(msg, "'" + half + "'")) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+}
+
+// Hand-written data.pkl payloads (protocol 2 opcodes, see CPython Lib/pickletools.py), zipped as
+// torch.save does, with one storage record "data/0" holding float32 {1, 2}:
+//   case                      payload                                   expected
+//   valid view                {'w': _rebuild_tensor_v2(storage, 0,      w = [1, 2]
+//                                    (2,), (1,), False, {})}
+//   view past the storage     the same with size (5,)                   "lies outside its 2-element storage"
+//   200000 nested tuples      N, then TUPLE1 x 200000                   "holds a tuple" (no stack overflow)
+//   list appended to itself   ] BINPUT 0 BINGET 0 BINGET 0 APPEND POP   "holds a list" (no leak, no loop)
+//   truncated string          BINUNICODE len=5 "ab"                     "runs past the end"
+//   unknown opcode            0xff                                      "opcode 0xff is not supported"
+//   SETITEM on an empty stack s                                         "stack underflow"
+//   memo miss                 BINGET 7                                  "memo entry 7 was never stored"
+//   no STOP                   EMPTY_DICT                                "truncated?"
+std::string pk_str(const std::string& s) {
+  std::string out = "X";
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((s.size() >> (8 * i)) & 0xff);
+  return out + s;
+}
+std::string pk_tensor_dict(int size) {
+  return std::string("\x80\x02}") + pk_str("w") + "ctorch._utils\n_rebuild_tensor_v2\n((" +
+         pk_str("storage") + "ctorch\nFloatStorage\n" + pk_str("0") + pk_str("cpu") +
+         std::string("K\x02tQK\x00K", 7) + static_cast<char>(size) + "\x85K\x01\x85\x89}tRs.";
+}
+
+TEST_F(PthTest, HandWrittenPickles) {
+  const float data[2] = {1.f, 2.f};
+  auto archive = [&](const std::string& name, const std::string& pkl) {
+    const std::string p = dir_ + "/" + name + ".pth";
+    caffe2::serialize::PyTorchStreamWriter w(p);
+    w.writeRecord("data.pkl", pkl.data(), pkl.size());
+    w.writeRecord("data/0", data, sizeof(data));
+    w.writeEndOfFile();
+    return p;
+  };
+  const auto sd = load_pth(archive("valid", pk_tensor_dict(2)));
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_TRUE(torch::equal(sd.at("w"), torch::tensor({1.f, 2.f})));
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {pk_tensor_dict(5), "tensor view [5] / stride [1] at offset 0 lies outside its 2-element storage"},
+      {"\x80\x02N" + std::string(200000, '\x85') + ".", "holds a tuple, not a dict of tensors"},
+      {std::string("\x80\x02]q\x00h\x00h\x00" /* APPEND, POP, STOP: */ "a0.", 12), "holds a list"},
+      {std::string("\x80\x02X\x05\x00\x00\x00" /* then 2 of 5 bytes: */ "ab", 9),
+       "5 bytes runs past the end"},
+      {"\x80\x02\xff", "opcode 0xff is not supported"},
+      {"\x80\x02s.", "stack underflow"},
+      {"\x80\x02h\x07.", "memo entry 7 was never stored"},
+      {"\x80\x02}", "truncated?"},
+  };
+  int k = 0;
+  for (const auto& [pkl, expect] : cases) {
+    const std::string p = archive("case" + std::to_string(k++), pkl);
+    const std::string msg = error_of([&] { load_pth(p); });
+    EXPECT_TRUE(has(msg, expect) && has(msg, p)) << "expected '" << expect << "' in: " << msg;
+  }
 }
 
 TEST_F(PthTest, CorruptBytesNeverCrash) {

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run ON a lent GPU machine (device tool), after scripts/gpu_deps.sh here:
+#   run(command="bash scripts/gpu_check.sh", carry=[".dev"])
+# Builds the `cuda` preset against the machine's PyTorch libtorch (torch.utils.cmake_prefix_path), runs
+# `mmref info`, `ctest -L gpu`, compute-sanitizer on the kernel tests and the GPU benchmarks, prints a
+# results table and writes it (and the logs) under $OUT.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-$PWD/build/gpu_check_out}
+mkdir -p "$OUT"
+DEV=$PWD/.dev/root
+if [ -d "$DEV" ]; then
+  export CMAKE_PREFIX_PATH="$DEV/usr:$DEV/usr/lib/x86_64-linux-gnu/cmake${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  export LD_LIBRARY_PATH="$DEV/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CPATH="$DEV/usr/include${CPATH:+:$CPATH}"
+  export PATH="$DEV/usr/bin:$PATH"
+fi
+TORCH_PREFIX=$(python3 -c 'import torch.utils; print(torch.utils.cmake_prefix_path)')
+TORCH_LIB=$(python3 -c 'import torch, os; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$TORCH_LIB:${LD_LIBRARY_PATH:-}"
+status=()
+step() {  # step NAME CMD...: runs, logs to $OUT/NAME.log, records pass/fail
+  local name=$1; shift
+  local t0=$(date +%s)
+  if "$@" >"$OUT/$name.log" 2>&1; then status+=("| $name | ok | $(( $(date +%s) - t0 )) s |");
+  else status+=("| $name | FAILED (see $name.log) | $(( $(date +%s) - t0 )) s |"); fi
+  tail -5 "$OUT/$name.log"
+}
+step configure cmake --preset cuda -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEV/usr" -DMMREF_BUILD_BENCHMARKS=ON
+step build cmake --build --preset cuda -j "$(nproc)"
+step info build/cuda/bin/mmref info
+step ctest_gpu ctest --preset cuda -L gpu --output-on-failure
+step ctest_unit ctest --preset cuda -L unit -j "$(nproc)"
+if command -v compute-sanitizer >/dev/null; then
+  step sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 build/cuda/tests/mmref_kernels_tests --gtest_filter='Gpu*'
+fi
+{
+  echo "# gpu_check $(date -u +%FT%TZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
+  echo "| step | result | time |"; echo "|---|---|---|"
+  printf '%s\n' "${status[@]}"
+} | tee "$OUT/gpu_check.md"
