@@ -28,7 +28,7 @@ function(mmref_add_library name)
 endfunction()
 
 # mmref_add_test_binary(<name> DIR <folder> DEPS <targets>...)
-# One GoogleTest binary per library. Test labels come from suite names:
+# One GoogleTest binary per library. Test labels come from suite names (the part before the dot):
 #   *Golden*  -> golden (reads MMREF_GOLDEN_DIR), *Gpu* -> gpu, *Slow* -> slow, everything else -> unit.
 function(mmref_add_test_binary name)
   cmake_parse_arguments(A "" "DIR" "DEPS" ${ARGN})
@@ -43,12 +43,12 @@ function(mmref_add_test_binary name)
   target_compile_definitions(${name} PRIVATE
     MMREF_SOURCE_DIR="${PROJECT_SOURCE_DIR}" MMREF_BINARY_DIR="${PROJECT_BINARY_DIR}")
   set(_env "MMREF_SOURCE_DIR=${PROJECT_SOURCE_DIR};MMREF_BINARY_DIR=${PROJECT_BINARY_DIR}")
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "-*Golden*:*Gpu*:*Slow*"
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "-*Golden*.*:*Gpu*.*:*Slow*.*"
     PROPERTIES LABELS unit ENVIRONMENT "${_env}")
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Golden*"
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Golden*.*"
     PROPERTIES LABELS golden ENVIRONMENT "${_env}")
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Gpu*"
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Gpu*.*"
     PROPERTIES LABELS gpu ENVIRONMENT "${_env}")
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Slow*"
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Slow*.*"
     PROPERTIES LABELS slow ENVIRONMENT "${_env}" TIMEOUT 1800)
 endfunction()
