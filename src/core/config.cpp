@@ -220,6 +220,9 @@ Node load_composed(const std::string& path, std::vector<std::string>& stack) {
     throw ConfigError(fmt::format("{}: include cycle: {}{}", path, chain, canon));
   }
   if (!fs::exists(path)) throw ConfigError(fmt::format("config file '{}' not found", path));
+  if (stdfs::is_directory(path, ec)) {
+    throw ConfigError(fmt::format("'{}' is a folder; give the path of a YAML config file", path));
+  }
   std::string text;
   try {
     text = fs::read_file(path);

@@ -159,6 +159,8 @@ TEST_F(Config, MissingIncludeAndCycle) {
   EXPECT_NE(error_of([&] { mmref::config::load_file(c2); }).find("include cycle"), std::string::npos);
   EXPECT_EQ(error_of([&] { mmref::config::load_file(dir_ + "/none.yaml"); }),
             "config file '" + dir_ + "/none.yaml' not found");
+  EXPECT_EQ(error_of([&] { mmref::config::load_file(dir_); }),
+            "'" + dir_ + "' is a folder; give the path of a YAML config file");
 }
 
 TEST_F(Config, OverridesTypedAndCreatingMaps) {
