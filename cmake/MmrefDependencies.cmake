@@ -98,3 +98,19 @@ endif()
 if(MMREF_BUILD_BENCHMARKS)
   find_package(benchmark REQUIRED)
 endif()
+
+# --- src/data only (STYLE.md rule 7): FFmpeg, HDF5, SentencePiece, espeak-ng ---
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET
+  libavformat libavcodec libavutil libswscale libswresample libavfilter)
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+find_package(HDF5 REQUIRED COMPONENTS C)
+add_library(mmref_hdf5 INTERFACE)
+target_include_directories(mmref_hdf5 SYSTEM INTERFACE ${HDF5_INCLUDE_DIRS})
+target_link_libraries(mmref_hdf5 INTERFACE ${HDF5_LIBRARIES})
+# HDF5_DEFINITIONS (_FORTIFY_SOURCE etc.) are left out: they would invalidate the shared PCH.
+find_path(ESPEAK_NG_INCLUDE_DIR espeak-ng/speak_lib.h REQUIRED)
+find_library(ESPEAK_NG_LIBRARY espeak-ng REQUIRED)
+add_library(mmref_espeak INTERFACE)
+target_include_directories(mmref_espeak SYSTEM INTERFACE ${ESPEAK_NG_INCLUDE_DIR})
+target_link_libraries(mmref_espeak INTERFACE ${ESPEAK_NG_LIBRARY})

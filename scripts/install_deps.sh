@@ -10,7 +10,13 @@ PKGS=(
   libyaml-cpp-dev libhdf5-dev libeigen3-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
-  python3-torch python3-numpy
+  libavfilter-dev libavdevice-dev ffmpeg
+  libsentencepiece-dev sentencepiece libespeak-ng-dev espeak-ng
+  # reference data for tests and side-by-side peers (never used inside mmref)
+  python3-torch python3-numpy python3-torchaudio python3-torchvision python3-h5py python3-scipy
+  # local corpora: speech synthesizers and real media shipped in Debian packages
+  flite flite1-dev festival festvox-kallpc16k festvox-us-slt-hts pocketsphinx-testdata
+  opencv-doc python3-skimage
 )
 
 missing=()
