@@ -62,6 +62,17 @@ uint64_t read_le_u64(const uint8_t* p) {
   return v;
 }
 
+// Names from a corrupt file may hold control bytes; messages stay one readable line.
+std::string printable(const std::string& s) {
+  constexpr size_t kMax = 80;
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < kMax; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    out += c < 0x20 || c == 0x7f ? fmt::format("\\x{:02x}", c) : std::string(1, s[i]);
+  }
+  return s.size() > kMax ? out + "..." : out;
+}
+
 std::string shape_str(const std::vector<int64_t>& shape) {
   return fmt::format("[{}]", fmt::join(shape, ", "));
 }
@@ -70,7 +81,8 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 StTensorInfo parse_entry(const std::string& path, const std::string& name, const json& e,
                          uint64_t data_size) {
   auto fail = [&](const std::string& what) {
-    MMREF_FAIL("'{}': tensor '{}' in the header {} (corrupt or not a safetensors file)", path, name, what);
+    MMREF_FAIL("'{}': tensor '{}' in the header {} (corrupt or not a safetensors file)", path,
+               printable(name), what);
   };
   if (!e.is_object()) fail(fmt::format("is a JSON {}, not an object", e.type_name()));
   const auto dt = e.find("dtype");
@@ -94,7 +106,7 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
     MMREF_FAIL(
         "'{}': bad dtype '{}' for tensor '{}' (supported: F16, BF16, F32, F64, I64, I32, I16, I8, "
         "U8, BOOL)",
-        path, dname, name);
+        path, printable(dname), printable(name));
   }
   info.dtype = r->st;
 
@@ -102,14 +114,16 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
     if (d.is_number_unsigned()) {
       info.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(d.get<uint64_t>(), INT64_MAX)));
     } else if (d.is_number_integer()) {
-      fail(fmt::format("has a negative dimension {} in its shape {}", d.get<int64_t>(), sh->dump()));
-    } else {
-      fail(fmt::format("has a shape {} that is not a list of integers", sh->dump()));
+      fail(fmt::format("has a negative dimension {} in its shape", d.get<int64_t>()));
+    } else {  // (never dump() untrusted JSON into a message: it recurses on deep nesting)
+      fail(
+          fmt::format("has a shape that is not a list of integers (an element is a JSON {})", d.type_name()));
     }
   }
   for (const auto& o : *off) {
     if (!o.is_number_unsigned())
-      fail(fmt::format("has data_offsets {} that are not two non-negative integers", off->dump()));
+      fail(fmt::format("has data_offsets that are not two non-negative integers (one is a JSON {}{})",
+                       o.type_name(), o.is_number_integer() ? " " + std::to_string(o.get<int64_t>()) : ""));
   }
   info.begin = (*off)[0].get<uint64_t>();
   info.end = (*off)[1].get<uint64_t>();
@@ -137,7 +151,7 @@ StTensorInfo parse_entry(const std::string& path, const std::string& name, const
     }
   }
   if (too_big || bytes != info.end - info.begin) {
-    fail(fmt::format("is {} {} = {} bytes but its data_offsets [{}, {}] span {} bytes", dname,
+    fail(fmt::format("is {} {} = {} bytes but its data_offsets [{}, {}] span {} bytes", r->name,
                      shape_str(info.shape), too_big ? std::string("too many") : std::to_string(bytes),
                      info.begin, info.end, info.end - info.begin));
   }
@@ -154,7 +168,15 @@ WritePlan plan_write(const std::map<std::string, torch::Tensor>& tensors,
                      const std::map<std::string, std::string>& metadata) {
   WritePlan plan;
   std::string h = "{";
-  if (!metadata.empty()) h += fmt::format("\"{}\":{}", kMetadataKey, json(metadata).dump());
+  // dump() throws on invalid UTF-8; report it as our error.
+  auto quoted = [](const auto& v, const std::string& what) {
+    try {
+      return json(v).dump();
+    } catch (const json::exception&) {
+      MMREF_FAIL("cannot save {} to safetensors: not valid UTF-8", what);
+    }
+  };
+  if (!metadata.empty()) h += fmt::format("\"{}\":{}", kMetadataKey, quoted(metadata, "the metadata"));
   uint64_t offset = 0;
   for (const auto& [name, t0] : tensors) {  // std::map: sorted keys
     if (name == kMetadataKey)
@@ -162,7 +184,12 @@ WritePlan plan_write(const std::map<std::string, torch::Tensor>& tensors,
     if (!t0.defined()) MMREF_FAIL("cannot save tensor '{}' to safetensors: it is undefined", name);
     if (t0.is_sparse())
       MMREF_FAIL("cannot save tensor '{}' to safetensors: it is sparse (call to_dense)", name);
-    const StDType st = st_from_torch(t0.scalar_type());
+    StDType st{};
+    try {
+      st = st_from_torch(t0.scalar_type());
+    } catch (const Error& e) {
+      MMREF_FAIL("cannot save tensor '{}': {}", name, e.what());
+    }
     torch::Tensor t = t0.detach().to(torch::kCPU).contiguous();
     const uint64_t nbytes = static_cast<uint64_t>(t.numel()) * st_dtype_size(st);
     nlohmann::ordered_json e;
@@ -170,7 +197,7 @@ WritePlan plan_write(const std::map<std::string, torch::Tensor>& tensors,
     e["shape"] = t.sizes().vec();
     e["data_offsets"] = {offset, offset + nbytes};
     if (h.size() > 1) h += ',';
-    h += json(name).dump();
+    h += quoted(name, fmt::format("tensor name '{}'", printable(name)));
     h += ':';
     h += e.dump();
     offset += nbytes;
@@ -271,7 +298,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         MMREF_FAIL("'{}': \"__metadata__\" is a JSON {}, not an object of strings", path, e.type_name());
       for (const auto& [mk, mv] : e.items()) {
         if (!mv.is_string()) {
-          MMREF_FAIL("'{}': \"__metadata__\" value for '{}' is a JSON {}, not a string", path, mk,
+          MMREF_FAIL("'{}': \"__metadata__\" value for '{}' is a JSON {}, not a string", path, printable(mk),
                      mv.type_name());
         }
         f.metadata_[mk] = mv.get<std::string>();
@@ -293,8 +320,8 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
   for (size_t i = 1; i < by_offset.size(); ++i) {
     if (by_offset[i]->begin < by_offset[i - 1]->end) {
       MMREF_FAIL("'{}': tensors '{}' [{}, {}] and '{}' [{}, {}] overlap in the data block (corrupt file)",
-                 path, by_offset[i - 1]->name, by_offset[i - 1]->begin, by_offset[i - 1]->end,
-                 by_offset[i]->name, by_offset[i]->begin, by_offset[i]->end);
+                 path, printable(by_offset[i - 1]->name), by_offset[i - 1]->begin, by_offset[i - 1]->end,
+                 printable(by_offset[i]->name), by_offset[i]->begin, by_offset[i]->end);
     }
   }
   return f;
@@ -339,7 +366,7 @@ const StTensorInfo& SafetensorsFile::info(const std::string& name) const {
                              [](const StTensorInfo& t, const std::string& n) { return t.name < n; });
   if (it == tensors_.end() || it->name != name) {
     std::vector<std::string> some;
-    for (size_t i = 0; i < tensors_.size() && i < 5; ++i) some.push_back(tensors_[i].name);
+    for (size_t i = 0; i < tensors_.size() && i < 5; ++i) some.push_back(printable(tensors_[i].name));
     MMREF_FAIL("'{}': no tensor '{}' (the file has {} tensors: {}{})", path_, name, tensors_.size(),
                fmt::join(some, ", "), tensors_.size() > some.size() ? ", ..." : "");
   }

@@ -8,13 +8,16 @@
 // (dicts, lists, tuples, numbers, strings, tensors); other classes become opaque placeholders and are
 // never executed, like torch.load(weights_only=True).
 //
-// Tests: tests/core/state_dict_test.cpp (fixture made by tests/data/make_tiny_pth.py).
+// Tests: tests/core/state_dict_test.cpp (fixture made by tests/fixtures/make_tiny_pth.py).
 #pragma once
+// load_pth lives in core/pth_reader.h (included here for callers of load_weights).
 #include <torch/types.h>
 
 #include <map>
 #include <string>
 #include <vector>
+
+#include "core/pth_reader.h"
 
 namespace torch::nn {
 class Module;
@@ -54,11 +57,6 @@ std::map<std::string, torch::Tensor> module_state_dict(const torch::nn::Module& 
 // report.summary(); non-strict: loads what matches and returns the report.
 LoadReport load_state_dict(torch::nn::Module& m, const std::map<std::string, torch::Tensor>& sd,
                            const LoadOptions& opt = {});
-
-// The tensors of a torch.save()'d zip archive (torch >= 1.6): a dict of tensors, or such a dict under
-// a "state_dict", "model" or "module" key (non-tensor values are skipped). Throws mmref::Error naming
-// the file when it is missing, corrupt, in the legacy pre-1.6 format, or holds no dict of tensors.
-std::map<std::string, torch::Tensor> load_pth(const std::string& path);
 
 // Safetensors (recognised by its header) or a torch.save zip archive ("PK" magic); anything else is an
 // mmref::Error naming the file.

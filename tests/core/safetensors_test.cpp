@@ -234,11 +234,9 @@ TEST_F(SafetensorsTest, ByteLayout) {
 }
 
 TEST_F(SafetensorsTest, WriteRejectsUnsupportedDtypes) {
-  expect_error(
-      [] {
-        safetensors_bytes({{"z", torch::zeros({2}, torch::kComplexFloat)}});
-      },
-      {"cannot be stored in safetensors"});
+  const auto complex = [] { safetensors_bytes({{"z", torch::zeros({2}, torch::kComplexFloat)}}); };
+  expect_error(complex, {"cannot save tensor 'z'", "cannot be stored in safetensors"});
+  expect_error([] { safetensors_bytes({{std::string("bad\xff"), torch::zeros({2})}}); }, {"not valid UTF-8"});
   expect_error([] { safetensors_bytes({{"u", torch::Tensor()}}); }, {"'u'", "undefined"});
   const std::string p = path("never.safetensors");
   expect_error(

@@ -2,7 +2,7 @@
 // torch.save() archives without Python.
 //   build/<dir>/tests/mmref_core_tests --gtest_filter='StateDict*:Pth*'
 //
-// tests/data/tiny_state_dict.pth is written by tests/data/make_tiny_pth.py (/usr/bin/python3, torch 1.13)
+// tests/fixtures/tiny_state_dict.pth is written by tests/fixtures/make_tiny_pth.py (/usr/bin/python3, torch 1.13)
 // from a module's state_dict() (an OrderedDict with _metadata) plus extra entries:
 //   key                     dtype     shape   values
 //   fc.weight               float32   [3, 4]  k / 10, k = 0..11 (row-major)
@@ -260,7 +260,7 @@ TEST_F(StateDictTest, HalfFileIntoFloatModule) {
 
 class PthTest : public StateDictTest {
  protected:
-  static std::string fixture() { return std::string(MMREF_SOURCE_DIR) + "/tests/data/tiny_state_dict.pth"; }
+  static std::string fixture() { return std::string(MMREF_SOURCE_DIR) + "/tests/fixtures/tiny_state_dict.pth"; }
   // A plain write: CorruptBytesNeverCrash writes ~1600 files and fs::atomic_write fsyncs each one.
   std::string write(const std::string& name, const std::string& bytes) const {
     std::ofstream(dir_ + "/" + name, std::ios::binary | std::ios::trunc)
@@ -452,8 +452,18 @@ TEST_F(PthTest, CorruptBytesNeverCrash) {
   // Every 3rd byte of the archive overwritten in turn: the zip reader or our unpickler must either
   // load the file (a changed tensor byte is still a valid file) or throw mmref::Error naming it.
   const std::string good = fs::read_file(fixture());
+  size_t begin = 0, end = good.size();
+#if defined(__SANITIZE_ADDRESS__) || (defined(__has_feature) && __has_feature(address_sanitizer))
+  // libtorch 1.13's PyTorchStreamReader leaks its zip state when its constructor throws on a corrupt zip
+  // directory, which LeakSanitizer reports. Under ASan mutate only data.pkl (stored uncompressed), the
+  // bytes our own code parses.
+  begin = good.find(std::string("\x80\x02", 2), good.find("data.pkl"));
+  end = good.find("PK\x03\x04", begin);
+  ASSERT_LT(begin, end);
+  ASSERT_NE(end, std::string::npos);
+#endif
   int errors = 0;
-  for (size_t pos = 0; pos < good.size(); pos += 3) {
+  for (size_t pos = begin; pos < end; pos += 3) {
     std::string bad = good;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
     const std::string p = write("mutated.pth", bad);
@@ -462,6 +472,7 @@ TEST_F(PthTest, CorruptBytesNeverCrash) {
     } catch (const Error& e) {
       ++errors;
       EXPECT_TRUE(has(e.what(), p)) << e.what();
+      EXPECT_FALSE(has(e.what(), "\n")) << "not one line: " << e.what();
     } catch (const std::exception& e) {
       ADD_FAILURE() << "byte " << pos << ": not an mmref::Error: " << e.what();
     }
