@@ -137,6 +137,9 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     ck.add_cpu_rng();
     ck.meta["task"] = "mlp_regression";
     ck.meta["data_position"] = step;  // batches are a pure function of (seed, step)
+    // The schedule is a pure function of the step; its parameters are recorded so a resume can check them.
+    ck.meta["lr_schedule"] = {{"kind", "warmup_cosine"}, {"base_lr", train.lr},
+                              {"warmup_steps", train.warmup_steps}, {"total_steps", train.steps}};
     return ckpts.save(ck);
   };
 

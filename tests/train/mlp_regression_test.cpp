@@ -88,6 +88,11 @@ TEST_F(MlpTask, StopAndResumeMatchesStraightRunBitwise) {
   auto a = mmref::load_checkpoint(straight_dir + "/checkpoints/ckpt-00000300.safetensors");
   auto b = mmref::load_checkpoint(cont_dir + "/checkpoints/ckpt-00000300.safetensors");
   ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  EXPECT_EQ(a.meta["lr_schedule"]["kind"], "warmup_cosine");
+  EXPECT_EQ(a.meta["lr_schedule"]["total_steps"], 300);
+  EXPECT_EQ(b.meta["data_position"], 300);
+  EXPECT_TRUE(b.tensors.count("rng.cpu"));
+  EXPECT_TRUE(b.tensors.count("optimizer.adamw"));
   int compared = 0;
   for (const auto& [k, t] : a.tensors) {
     // Optimizer archives key their state by tensor address, so only the weights compare as bytes.
