@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -152,9 +153,31 @@ TEST_F(Cli, PlannedSubcommandsSaySoAndExitTwo) {
     EXPECT_NE(r.err.find("nothing was run"), std::string::npos) << sub << ": " << r.err;
     EXPECT_EQ(lines(r.err), 1) << r.err;
   }
-  Result r = mmref("data make speech --out corpus");
+}
+
+TEST_F(Cli, DataMakeUnknownKindListsKinds) {
+  Result r = mmref("data make nope --out corpus");
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("no generator in this build yet"), std::string::npos) << r.err;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unknown kind 'nope'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("speech, speech_real, video"), std::string::npos) << r.err;
+  r = mmref("data list");
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* k : {"regression", "speech", "speech_real", "video", "video_real", "images", "digits", "photos"})
+    EXPECT_NE(r.out.find(k), std::string::npos) << k << ": " << r.out;
+}
+
+TEST_F(Cli, DataMakeImagesCorpusIsIncremental) {
+  Result r = mmref("data make images --out imgs --count 12 --seed 3 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("wrote imgs", 0), 0u) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/imgs/corpus.json"));
+  r = mmref("data make images --out imgs --count 12 --seed 3 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("up to date", 0), 0u) << r.out;
+  r = mmref("data make speech --out sp --sample-rate 100");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("sample rate 100 is out of range"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, DataMakeRegressionIsIncremental) {
