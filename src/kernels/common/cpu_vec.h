@@ -1,5 +1,7 @@
 // Vectorised row primitives shared by the CPU kernels (conv, group norm). Each float version is compiled
-// twice (target_clones: Haswell AVX2+FMA and the baseline) and picked at load time; the double versions
+// twice (target_clones: x86-64-v3 = AVX2+FMA+BMI, and the baseline) and picked at load time by CPU
+// features ("arch=haswell" would dispatch on the CPU model name and miss AVX2 machines that are not
+// reported as Haswell, such as this dev box's generic "Intel Xeon Processor"); the double versions
 // (tests, gradchecks) are plain loops. Reductions use 16 independent float lanes over chunks of 256
 // elements, each chunk added into a double, so they vectorise without -ffast-math and long rows keep
 // double-like accuracy.

@@ -1,5 +1,6 @@
 // Scalar math written so gcc vectorises the loops that call it (no libm calls, no branches): the CPU
 // kernels' elementwise steps (attention softmax, SiLU) use these instead of std::exp.
+// always_inline: they must inline into the target_clones (AVX2) callers, which gcc otherwise declines.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -7,7 +8,7 @@
 namespace mmref::kernels::detail {
 
 // expf for x <= 0: Cephes polynomial, ~1 ulp; x < -87 gives exactly 0.
-inline float exp_nonpos(float x) {
+__attribute__((always_inline)) inline float exp_nonpos(float x) {
   const float xc = x < -87.0f ? -87.0f : x;
   const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
   const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
@@ -25,7 +26,7 @@ inline float exp_nonpos(float x) {
 }
 
 // 1 / (1 + exp(-z)) without overflow: e = exp(-|z|) <= 1, sigmoid = z >= 0 ? 1 / (1 + e) : e / (1 + e).
-inline float sigmoid(float z) {
+__attribute__((always_inline)) inline float sigmoid(float z) {
   const float az = z < 0 ? -z : z;
   const float e = exp_nonpos(-az);
   const float inv = 1.0f / (1.0f + e);
