@@ -16,9 +16,13 @@
 // Elementwise row loops run over a fixed kBlockK so gcc vectorises them at -O2, and are compiled twice
 // (target_clones: x86-64-v3, i.e. AVX2+FMA, and baseline) with a polynomial expf.
 //
-// Tiles 128 x 128 (not tuned yet). Measured on the dev box (libtorch at 1 intra-op thread, OpenBLAS),
-// B 1, H 8, D 64, fp32: forward 37 GFLOP/s vs 20 (seq 1024) and 14 (seq 4096) for libtorch's
-// matmul+softmax+matmul; forward+backward 146 ms vs 205 ms (1024), 2.26 s vs 5.08 s (4096).
+// Threads: this file is built without -fopenmp, so at::parallel_for runs the tasks one after another:
+// the tile gemms are OpenBLAS (pthreads build) calls, and OpenBLAS called from two OpenMP threads at once
+// serialises on its own pool (measured: seq 1024 forward 37 ms -> 646 ms). A tile gemm of our own is what
+// would let the tasks run in parallel (src/kernels/README.md).
+// Tiles 128 x 128 (not tuned yet). Measured on the dev box (2 cores, OpenBLAS; libtorch's composition on
+// 2 intra-op threads, mmref_bench_kernels medians of 3), B 1, H 8, D 64, fp32: forward 58 vs 23 GFLOP/s
+// (seq 1024) and 59 vs 26 (seq 4096); forward+backward 112 vs 182 ms (1024), 1.58 vs 2.92 s (4096).
 //
 // Ref: Dao, FlashAttention-2 (2023), Algorithms 1 and 2.
 #include <dlfcn.h>
