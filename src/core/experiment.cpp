@@ -28,6 +28,14 @@ void parse(config::Reader& r, RunConfig& c) {
   r.finish();
 }
 
+void parse(config::Reader& r, KernelsConfig& c) {
+  r.choice("attention", c.attention, {"mmref", "reference", "torch"});
+  r.choice("depthwise_conv1d", c.depthwise_conv1d, {"mmref", "reference", "torch"});
+  r.choice("group_norm_silu", c.group_norm_silu, {"mmref", "reference", "torch"});
+  r.choice("conv1d", c.conv1d, {"mmref", "reference", "torch"});
+  r.finish();
+}
+
 config::Reader load_experiment(const std::string& path, const std::vector<std::string>& overrides,
                                ExperimentConfig& cfg) {
   cfg.config_path = path;
@@ -47,6 +55,10 @@ config::Reader load_experiment(const std::string& path, const std::vector<std::s
   {
     auto run = root.child("run");
     parse(run, cfg.run);
+  }
+  {
+    auto k = root.child("kernels");
+    parse(k, cfg.kernels);
   }
   return root;
 }

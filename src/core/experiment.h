@@ -12,6 +12,11 @@
 //     keep_checkpoints: 3
 //     log_level: info          # trace | debug | info | warn | error
 //     progress_interval_s: 10  # progress lines when stderr is not a terminal
+//   kernels:                   # which implementation each kernel op uses (src/kernels/dispatch.h), so a
+//     attention: mmref         #   model can A/B its kernels in one run: mmref | reference | torch
+//     depthwise_conv1d: mmref
+//     group_norm_silu: mmref
+//     conv1d: mmref            #   on CPU mmref = libtorch's conv1d (oneDNN), measured faster
 #pragma once
 #include <cstdint>
 #include <string>
@@ -35,18 +40,29 @@ struct RunConfig {
   double progress_interval_s = 10.0;
 };
 
+// Backend names per kernel op; models turn them into kernels::AttentionBackend / ConvBackend with
+// kernels::parse_attention_backend / parse_conv_backend (core does not link the kernel library).
+struct KernelsConfig {
+  std::string attention = "mmref";
+  std::string depthwise_conv1d = "mmref";
+  std::string group_norm_silu = "mmref";
+  std::string conv1d = "mmref";
+};
+
 struct ExperimentConfig {
   std::string config_path;
   std::string name = "experiment";
   std::string task;
   RuntimeConfig runtime;
   RunConfig run;
+  KernelsConfig kernels;
   config::Node source;     // as loaded, with overrides applied
   config::Node effective;  // fully resolved (defaults filled in by every Reader)
 };
 
 void parse(config::Reader& r, RuntimeConfig& c);
 void parse(config::Reader& r, RunConfig& c);
+void parse(config::Reader& r, KernelsConfig& c);
 
 // Loads `path`, applies the overrides ("a.b=value") and reads the shared sections. The returned Reader
 // (over `cfg.source`, recording into `cfg.effective`) is for the task to read its own sections and then

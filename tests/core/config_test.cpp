@@ -238,4 +238,26 @@ TEST_F(Config, ExperimentSharedSections) {
             std::string::npos);
 }
 
+TEST_F(Config, ExperimentKernelsSectionSelectsBackends) {
+  const std::string p = write("k.yaml", "name: e\ntask: t\nkernels: {attention: torch}\n");
+  mmref::ExperimentConfig cfg;
+  mmref::load_experiment(p, {"kernels.group_norm_silu=reference"}, cfg);
+  EXPECT_EQ(cfg.kernels.attention, "torch");
+  EXPECT_EQ(cfg.kernels.group_norm_silu, "reference");
+  EXPECT_EQ(cfg.kernels.depthwise_conv1d, "mmref");  // default
+  const Node* k = cfg.effective.find("kernels");
+  ASSERT_NE(k, nullptr);
+  ASSERT_NE(k->find("conv1d"), nullptr);
+  EXPECT_EQ(k->find("conv1d")->value(), "mmref");
+  const std::string bad = write("kb.yaml", "name: e\ntask: t\nkernels: {attention: flash}\n");
+  mmref::ExperimentConfig c2;
+  EXPECT_NE(error_of([&] { mmref::load_experiment(bad, {}, c2); })
+                .find("kernels.attention: 'flash' is not one of: mmref, reference, torch"),
+            std::string::npos);
+  const std::string typo = write("kt.yaml", "name: e\ntask: t\nkernels: {atention: torch}\n");
+  mmref::ExperimentConfig c3;
+  EXPECT_NE(error_of([&] { mmref::load_experiment(typo, {}, c3); }).find("did you mean 'attention'"),
+            std::string::npos);
+}
+
 }  // namespace
