@@ -22,6 +22,19 @@ void warn_cuda_fallback(std::once_flag& flag, const char* op) {
   });
 }
 
+// Whether the mmref backend has a kernel for this tensor: CPU always; CUDA fp32/fp16/bf16 in builds with
+// the CUDA binding (fp64 on CUDA goes to libtorch's op without a warning: tests and gradchecks only).
+bool mmref_kernel_for(const at::Tensor& t) {
+  if (t.device().is_cpu()) return true;
+#ifdef MMREF_CUDA_BINDINGS
+  return t.is_cuda() && t.scalar_type() != at::kDouble;
+#else
+  return false;
+#endif
+}
+
+bool quiet_fallback(const at::Tensor& t) { return t.is_cuda() && t.scalar_type() == at::kDouble; }
+
 }  // namespace
 
 at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const AttentionOptions& opt,
@@ -49,9 +62,9 @@ at::Tensor depthwise_conv1d(const at::Tensor& x, const at::Tensor& weight, const
     case ConvBackend::kTorch:
       return depthwise_conv1d_torch(x, weight, bias, opt);
     case ConvBackend::kMmref: {
-      if (x.device().is_cpu()) return depthwise_conv1d_cpu_autograd(x, weight, bias, opt);
+      if (mmref_kernel_for(x)) return depthwise_conv1d_autograd(x, weight, bias, opt);
       static std::once_flag warned;
-      warn_cuda_fallback(warned, "depthwise_conv1d");
+      if (!quiet_fallback(x)) warn_cuda_fallback(warned, "depthwise_conv1d");
       return depthwise_conv1d_torch(x, weight, bias, opt);
     }
   }
@@ -66,9 +79,9 @@ at::Tensor group_norm_silu(const at::Tensor& x, const std::optional<at::Tensor>&
     case ConvBackend::kTorch:
       return group_norm_silu_torch(x, gamma, beta, opt);
     case ConvBackend::kMmref: {
-      if (x.device().is_cpu()) return group_norm_silu_cpu_autograd(x, gamma, beta, opt);
+      if (mmref_kernel_for(x)) return group_norm_silu_autograd(x, gamma, beta, opt);
       static std::once_flag warned;
-      warn_cuda_fallback(warned, "group_norm_silu");
+      if (!quiet_fallback(x)) warn_cuda_fallback(warned, "group_norm_silu");
       return group_norm_silu_torch(x, gamma, beta, opt);
     }
   }

@@ -2,8 +2,9 @@
 // Backends (config `kernels.<op>: mmref | reference | torch`, so every model can A/B its kernels in one run):
 //   kMmref      CPU  -> mmref's fused kernel through its autograd wrapper (attention/attention_cpu.cpp,
 //                       conv/depthwise_conv1d_cpu.cpp, conv/group_norm_silu_cpu.cpp);
-//               CUDA -> libtorch's op for now, with a one-time warning (the CUDA kernels are not built
-//                       into this binary's libtorch binding yet);
+//               CUDA -> mmref's CUDA kernel (fp32/fp16/bf16) in builds with a CUDA libtorch (the `cuda`
+//                       preset: depthwise conv1d and GroupNorm+SiLU so far); otherwise, and for attention
+//                       until its CUDA kernel lands, libtorch's op with a one-time warning;
 //   kTorch           -> the libtorch op(s) the kernel replaces (attention: matmul, softmax, matmul, since
 //                       libtorch 1.13 has no scaled_dot_product_attention; depthwise: conv1d(groups=C);
 //                       group_norm then silu);

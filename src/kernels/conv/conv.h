@@ -76,6 +76,21 @@ at::Tensor group_norm_silu_reference(const at::Tensor& x, const std::optional<at
 at::Tensor group_norm_silu_torch(const at::Tensor& x, const std::optional<at::Tensor>& gamma,
                                  const std::optional<at::Tensor>& beta, const GroupNormOptions& opt);
 
+// ---------------------------------------------------------------- CUDA (conv_cuda_binding.cpp)
+// The same contracts as the *_cpu functions, for CUDA tensors, through the torch-free launchers of
+// conv_cuda.h. Defined only in builds with a CUDA libtorch (MMREF_CUDA_BINDINGS); see kernels_have_cuda().
+at::Tensor depthwise_conv1d_forward_gpu(const at::Tensor& x, const at::Tensor& weight,
+                                        const std::optional<at::Tensor>& bias, const DepthwiseConv1dOptions& opt);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> depthwise_conv1d_backward_gpu(
+    const at::Tensor& dout, const at::Tensor& x, const at::Tensor& weight, bool has_bias,
+    const DepthwiseConv1dOptions& opt);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_silu_forward_gpu(
+    const at::Tensor& x, const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta,
+    const GroupNormOptions& opt);
+std::tuple<at::Tensor, at::Tensor, at::Tensor> group_norm_silu_backward_gpu(
+    const at::Tensor& dout, const at::Tensor& x, const at::Tensor& mean, const at::Tensor& rstd,
+    const std::optional<at::Tensor>& gamma, const std::optional<at::Tensor>& beta, const GroupNormOptions& opt);
+
 // ---------------------------------------------------------------- general conv1d
 // x (B, Cin, T), weight (Cout, Cin / groups, K), symmetric zero padding, stride 1 or more.
 struct Conv1dOptions {

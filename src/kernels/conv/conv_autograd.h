@@ -1,5 +1,6 @@
-// Autograd wrappers of the CPU conv-family kernels: forward saves what the kernel's backward needs,
-// backward calls it. Gradients flow to every tensor input (x, weight/gamma, bias/beta). Second-order
+// Autograd wrappers of the conv-family kernels: forward saves what the kernel's backward needs, backward
+// calls it; the kernel is the CPU one for CPU tensors and the CUDA one for CUDA tensors (builds with the
+// CUDA binding, MMREF_CUDA_BINDINGS). Gradients flow to every tensor input (x, weight/gamma, bias/beta). Second-order
 // gradients are not supported (the backward is not itself differentiable).
 #pragma once
 #include <optional>
@@ -26,9 +27,9 @@ struct GroupNormSiluFunction : public torch::autograd::Function<GroupNormSiluFun
                                                  torch::autograd::variable_list grad_outputs);
 };
 
-at::Tensor depthwise_conv1d_cpu_autograd(const at::Tensor& x, const at::Tensor& weight,
+at::Tensor depthwise_conv1d_autograd(const at::Tensor& x, const at::Tensor& weight,
                                          const std::optional<at::Tensor>& bias, const DepthwiseConv1dOptions& opt);
-at::Tensor group_norm_silu_cpu_autograd(const at::Tensor& x, const std::optional<at::Tensor>& gamma,
+at::Tensor group_norm_silu_autograd(const at::Tensor& x, const std::optional<at::Tensor>& gamma,
                                         const std::optional<at::Tensor>& beta, const GroupNormOptions& opt);
 
 }  // namespace mmref::kernels
