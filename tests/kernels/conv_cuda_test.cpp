@@ -105,8 +105,8 @@ TEST(GpuConvGroupNormSilu, ForwardAndGradientsMatchFloat64Reference) {
     for (auto dt : {at::kFloat, at::kHalf, at::kBFloat16}) {
       at::manual_seed(++seed);
       const auto f64 = at::TensorOptions().dtype(at::kDouble);
-      const int64_t C = c.shape[1];
-      const at::Tensor x = at::randn(c.shape, f64) * 2 + 0.5, gm = at::randn({C}, f64), bt = at::randn({C}, f64);
+      const at::Tensor x = at::randn(c.shape, f64) * 2 + 0.5;
+      const at::Tensor gm = at::randn({c.shape[1]}, f64), bt = at::randn({c.shape[1]}, f64);
       const at::Tensor dout = at::randn(c.shape, f64);
       GroupNormOptions o;
       o.groups = c.groups, o.silu = c.silu;
