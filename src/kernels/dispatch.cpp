@@ -45,9 +45,12 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
     case AttentionBackend::kTorch:
       return attention_torch(q, k, v, opt);
     case AttentionBackend::kMmref: {
-      if (q.device().is_cpu()) return attention_cpu_autograd(q, k, v, opt);
+      if (q.device().is_cpu()) return attention_autograd(q, k, v, opt);
+#ifdef MMREF_CUDA_BINDINGS
+      if (attention_cuda_supports(q)) return attention_autograd(q, k, v, opt);
+#endif
       static std::once_flag warned;
-      warn_cuda_fallback(warned, "attention");
+      if (!quiet_fallback(q)) warn_cuda_fallback(warned, "attention");
       return attention_torch(q, k, v, opt);
     }
   }

@@ -54,6 +54,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> attention_backward_cp
     const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& out, const at::Tensor& lse, const AttentionOptions& opt = {});
 
+// The CUDA kernels (attention_fwd.cu / attention_bwd.cu through attention_cuda_binding.cpp), same
+// contracts as the CPU pair, for CUDA fp32/fp16/bf16 tensors with head_dim 32, 64, 96 or 128. Defined only
+// in builds with a CUDA libtorch (MMREF_CUDA_BINDINGS); attention_cuda_supports is false elsewhere.
+bool attention_cuda_supports(const at::Tensor& q);
+std::pair<at::Tensor, at::Tensor> attention_forward_gpu(const at::Tensor& q, const at::Tensor& k,
+                                                        const at::Tensor& v, const AttentionOptions& opt = {});
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> attention_backward_gpu(
+    const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const at::Tensor& out, const at::Tensor& lse, const AttentionOptions& opt = {});
+
 // Plain libtorch composition in the input dtype (tests call it in float64); differentiable through
 // libtorch autograd. Dropout uses attention_dropout_mask, so it matches the kernel bit for bit.
 at::Tensor attention_reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

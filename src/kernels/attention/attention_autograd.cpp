@@ -1,4 +1,4 @@
-// Autograd wrapper of the fused CPU attention kernel; see attention_autograd.h.
+// Autograd wrapper of the fused attention kernels (CPU, and CUDA where built); see attention_autograd.h.
 #include "kernels/attention/attention_autograd.h"
 
 namespace mmref::kernels {
@@ -6,12 +6,31 @@ namespace mmref::kernels {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+namespace {
+// The kernel pair for q's device: the CPU kernel, or the CUDA one in builds with the CUDA binding.
+std::pair<at::Tensor, at::Tensor> forward_any(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                              const AttentionOptions& o) {
+#ifdef MMREF_CUDA_BINDINGS
+  if (q.is_cuda()) return attention_forward_gpu(q, k, v, o);
+#endif
+  return attention_forward_cpu(q, k, v, o);
+}
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> backward_any(
+    const at::Tensor& dout, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& out,
+    const at::Tensor& lse, const AttentionOptions& o) {
+#ifdef MMREF_CUDA_BINDINGS
+  if (q.is_cuda()) return attention_backward_gpu(dout, q, k, v, out, lse, o);
+#endif
+  return attention_backward_cpu(dout, q, k, v, out, lse, o);
+}
+}  // namespace
+
 at::Tensor AttentionFunction::forward(AutogradContext* ctx, const at::Tensor& q, const at::Tensor& k,
                                       const at::Tensor& v, const c10::optional<at::Tensor>& bias,
                                       const AttentionOptions& opt) {
   AttentionOptions o = opt;
   if (bias.has_value() && bias->defined()) o.bias = *bias; else o.bias.reset();
-  auto [out, lse] = attention_forward_cpu(q, k, v, o);
+  auto [out, lse] = forward_any(q, k, v, o);
   ctx->save_for_backward({q, k, v, out, lse, o.bias.has_value() ? *o.bias : at::Tensor()});
   ctx->saved_data["causal"] = opt.causal;
   ctx->saved_data["scale"] = opt.scale;
@@ -40,11 +59,11 @@ variable_list AttentionFunction::backward(AutogradContext* ctx, variable_list gr
   }
   at::Tensor dout = grad_outputs[0];
   if (!dout.defined()) dout = at::zeros_like(saved[3]);
-  auto [dq, dk, dv, dbias] = attention_backward_cpu(dout, saved[0], saved[1], saved[2], saved[3], saved[4], o);
+  auto [dq, dk, dv, dbias] = backward_any(dout, saved[0], saved[1], saved[2], saved[3], saved[4], o);
   return {dq, dk, dv, dbias, at::Tensor()};
 }
 
-at::Tensor attention_cpu_autograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+at::Tensor attention_autograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                   const AttentionOptions& opt) {
   c10::optional<at::Tensor> bias;
   if (opt.bias.has_value() && opt.bias->defined()) bias = *opt.bias;

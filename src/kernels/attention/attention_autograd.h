@@ -1,5 +1,6 @@
-// Autograd wrapper of the fused CPU attention kernel: forward saves q, k, v, out, lse (and bias),
-// backward calls attention_backward_cpu. Gradients flow to q, k, v and bias.
+// Autograd wrapper of the fused attention kernels: forward saves q, k, v, out, lse (and bias), backward
+// calls the kernel's backward -- the CPU pair for CPU tensors, the CUDA pair for CUDA tensors in builds
+// with the CUDA binding. Gradients flow to q, k, v and bias.
 #pragma once
 #include <ATen/core/Tensor.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -18,7 +19,7 @@ struct AttentionFunction : public torch::autograd::Function<AttentionFunction> {
 };
 
 // AttentionFunction::apply with opt.bias split out.
-at::Tensor attention_cpu_autograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+at::Tensor attention_autograd(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                   const AttentionOptions& opt);
 
 }  // namespace mmref::kernels

@@ -9,6 +9,9 @@
 #include "core/error.h"
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_common.h"
+#ifdef MMREF_CUDA_BINDINGS
+#include "kernels/attention/attention_cuda.h"
+#endif
 
 namespace mmref::kernels {
 namespace detail {
@@ -81,6 +84,17 @@ at::Tensor lengths_cpu(const std::optional<at::Tensor>& lengths, int64_t limit) 
 }
 
 }  // namespace detail
+
+bool attention_cuda_supports(const at::Tensor& q) {
+#ifdef MMREF_CUDA_BINDINGS
+  const auto t = q.scalar_type();
+  return q.is_cuda() && q.dim() == 4 && attention_cuda_supports_head_dim(q.size(3)) &&
+         (t == at::kFloat || t == at::kHalf || t == at::kBFloat16);
+#else
+  (void)q;
+  return false;  // no CUDA binding in this build
+#endif
+}
 
 AttentionBackend parse_attention_backend(const std::string& name) {
   if (name == "mmref") return AttentionBackend::kMmref;
