@@ -99,6 +99,7 @@ if(MMREF_BUILD_BENCHMARKS)
   find_package(benchmark REQUIRED)
 endif()
 
+if(MMREF_BUILD_DATA)
 # --- src/data only (STYLE.md rule 7): FFmpeg, HDF5, SentencePiece, espeak-ng ---
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(FFMPEG REQUIRED IMPORTED_TARGET
@@ -114,3 +115,4 @@ find_library(ESPEAK_NG_LIBRARY espeak-ng REQUIRED)
 add_library(mmref_espeak INTERFACE)
 target_include_directories(mmref_espeak SYSTEM INTERFACE ${ESPEAK_NG_INCLUDE_DIR})
 target_link_libraries(mmref_espeak INTERFACE ${ESPEAK_NG_LIBRARY})
+endif()

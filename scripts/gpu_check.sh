@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Run ON a lent GPU machine (device tool), after scripts/gpu_deps.sh here:
 #   run(command="bash scripts/gpu_check.sh", carry=[".dev"])
-# Builds the `cuda` preset against the machine's PyTorch libtorch (torch.utils.cmake_prefix_path), runs
-# `mmref info`, `ctest -L gpu`, compute-sanitizer on the kernel tests and the GPU benchmarks, prints a
-# results table and writes it (and the logs) under $OUT.
+# Builds the `cuda` preset against the machine's PyTorch libtorch (torch.utils.cmake_prefix_path) with
+# MMREF_BUILD_DATA=OFF (core + kernels: the bare GPU image has no FFmpeg/HDF5/SentencePiece/espeak-ng),
+# runs `ctest -L gpu`, the kernel unit tests, compute-sanitizer on the GPU kernel tests and the GPU
+# benchmarks (mmref_bench_kernels --benchmark_filter=Gpu, medians of 3), prints a results table and
+# writes it (and the logs, bench JSON) under $OUT.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/build/gpu_check_out}
@@ -26,14 +28,19 @@ step() {  # step NAME CMD...: runs, logs to $OUT/NAME.log, records pass/fail
   else status+=("| $name | FAILED (see $name.log) | $(( $(date +%s) - t0 )) s |"); fi
   tail -5 "$OUT/$name.log"
 }
-step configure cmake --preset cuda -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEV/usr" -DMMREF_BUILD_BENCHMARKS=ON
+step configure cmake --preset cuda -DCMAKE_PREFIX_PATH="$TORCH_PREFIX;$DEV/usr" -DMMREF_BUILD_BENCHMARKS=ON \
+  -DMMREF_BUILD_DATA=OFF
 step build cmake --build --preset cuda -j "$(nproc)"
-step info build/cuda/bin/mmref info
+step gpu_info nvidia-smi
 step ctest_gpu ctest --preset cuda -L gpu --output-on-failure
 step ctest_unit ctest --preset cuda -L unit -j "$(nproc)"
 if command -v compute-sanitizer >/dev/null; then
-  step sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 build/cuda/tests/mmref_kernels_tests --gtest_filter='Gpu*'
+  # The small cases are enough for memcheck; the full suite under it would take minutes.
+  step sanitizer compute-sanitizer --tool memcheck --error-exitcode 1 build/cuda/tests/mmref_kernels_tests \
+    --gtest_filter='GpuConvDispatch*:GpuAttention.UnsupportedHeadDim*:GpuCudaDevice*'
 fi
+step bench build/cuda/bin/mmref_bench_kernels --benchmark_filter=Gpu --benchmark_repetitions=3 \
+  --benchmark_report_aggregates_only=true --benchmark_out="$OUT/bench_gpu.json" --benchmark_out_format=json
 {
   echo "# gpu_check $(date -u +%FT%TZ) on $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
   echo "| step | result | time |"; echo "|---|---|---|"
