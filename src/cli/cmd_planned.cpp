@@ -37,9 +37,4 @@ Command add_eval(CLI::App& app) {
                  "the evaluation harness is not in this build yet");
 }
 
-Command add_bench(CLI::App& app) {
-  return planned(app, "bench", "Run a VRAM/latency benchmark sweep from a YAML config",
-                 "benchmark sweeps are not in this build yet (micro-benchmarks: build/cpu/bin/mmref_bench_*)");
-}
-
 }  // namespace mmref::cli

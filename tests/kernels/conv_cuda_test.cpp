@@ -89,6 +89,23 @@ TEST(GpuConvDepthwise, ForwardAndGradientsMatchFloat64Reference) {
   }
 }
 
+TEST(GpuConvDepthwise, MixedPrecisionKeepsFp32Weights) {
+  MMREF_SKIP_WITHOUT_GPU();
+  at::manual_seed(7);
+  const auto f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor x = at::randn({2, 64, 500}, f64).to(at::kBFloat16).to(at::kDouble);
+  const at::Tensor w = at::randn({64, 1, 31}, f64) * 1e-3 + 1.0;  // fp32 weights bf16 would round away
+  const auto opt = DepthwiseConv1dOptions::padding("same", 31);
+  const at::Tensor ref = depthwise_conv1d_reference(x, w, std::nullopt, opt);
+  const at::Tensor out = depthwise_conv1d(x.to(at::kBFloat16).cuda(), w.to(at::kFloat).cuda(), std::nullopt, opt,
+                                          ConvBackend::kMmref);
+  EXPECT_EQ(out.scalar_type(), at::kBFloat16);
+  EXPECT_LT(rel_l2(out, ref), 1e-2);
+  // the same computed exactly in fp32 then rounded once: the kernel must be as close as that
+  const at::Tensor once = ref.to(at::kBFloat16).to(at::kDouble);
+  EXPECT_LE(rel_l2(out, ref), 1.5 * rel_l2(once, ref) + 1e-6);
+}
+
 TEST(GpuConvGroupNormSilu, ForwardAndGradientsMatchFloat64Reference) {
   MMREF_SKIP_WITHOUT_GPU();
   struct Case {
@@ -135,6 +152,7 @@ TEST(GpuConvGroupNormSilu, ForwardAndGradientsMatchFloat64Reference) {
 
 TEST(GpuConvDispatch, TorchAndMmrefBackendsAgreeOnCuda) {
   MMREF_SKIP_WITHOUT_GPU();
+  at::globalContext().setAllowTF32CuDNN(false);  // libtorch's conv must be true fp32 for a 1e-5 bar
   at::manual_seed(3);
   const auto cuda = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
   const at::Tensor x = at::randn({4, 256, 1000}, cuda), w = at::randn({256, 1, 31}, cuda), b = at::randn({256}, cuda);

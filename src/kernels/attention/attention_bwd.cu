@@ -1,7 +1,7 @@
 // CUDA attention backward (FlashAttention-2 Algorithm 2), fp32 math on CUDA cores.
 //
 // delta_kernel: delta_i = rowsum(dO_i * O_i), one warp per row.
-// backward_kernel: one block per (key tile of kBK = 32 keys, batch x kv head); 128 threads, 4 per key row.
+// backward_kernel: one block per (batch x kv head, key tile of kBK = 32 keys); 128 threads, 4 per key row.
 // K_j and V_j stay in shared memory; the block loops over the query heads of its GQA group and the query
 // tiles that can see the key tile (causal: from the first row whose limit reaches j0), staging Q_i, dO_i,
 // lse_i and delta_i. Per (key, query) pair it recomputes P = exp(s - lse) (0 where masked), dP = dO_i . V_j,
@@ -49,9 +49,11 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const AttentionCudaB
   float* sdS = sPd + kBK * LS;   // kBK x LS
   float* slse = sdS + kBK * LS;  // kBQ
   float* sdelta = slse + kBQ;    // kBQ
+  // kBQ dropout row keys, rounded up to 8-byte alignment (the launcher reserves the slack)
+  uint64_t* srowkey = reinterpret_cast<uint64_t*>((reinterpret_cast<uintptr_t>(sdelta + kBQ) + 7) & ~uintptr_t(7));
   const int tid = threadIdx.x, jr = tid >> 2, q4 = tid & 3;
-  const int64_t bhk = blockIdx.y, b = bhk / p.Hkv, hk = bhk % p.Hkv, group = p.H / p.Hkv;
-  const int64_t j0 = static_cast<int64_t>(blockIdx.x) * kBK, j = j0 + jr;
+  const int64_t bhk = blockIdx.x, b = bhk / p.Hkv, hk = bhk % p.Hkv, group = p.H / p.Hkv;
+  const int64_t j0 = static_cast<int64_t>(blockIdx.y) * kBK, j = j0 + jr;
   const int64_t qlen = clamp_len(p.q_lengths, b, p.Lq), klen = clamp_len(p.k_lengths, b, p.Lk);
   const T* kp = static_cast<const T*>(p.k) + bhk * p.Lk * D;
   const T* vp = static_cast<const T*>(p.v) + bhk * p.Lk * D;
@@ -85,6 +87,7 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const AttentionCudaB
         const bool in = i0 + ii < p.Lq;
         slse[ii] = in ? p.lse[bh * p.Lq + i0 + ii] : -CUDART_INF_F;
         sdelta[ii] = in ? bp.delta[bh * p.Lq + i0 + ii] : 0.0f;
+        if (p.dropout_threshold) srowkey[ii] = detail::dropout_row_key(p.seed, b, h, i0 + ii);
       }
       __syncthreads();
 #pragma unroll
@@ -99,8 +102,7 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const AttentionCudaB
         }
         const bool ok = j < p.Lk && i < p.Lq && visible(p, qlen, klen, i, j) && slse[ii] != -CUDART_INF_F;
         const float pr = ok ? __expf(s * p.scale + bias_at(p, b, h, i, j) - slse[ii]) : 0.0f;
-        const bool keep = p.dropout_threshold == 0 ||
-                          detail::dropout_keep(detail::dropout_row_key(p.seed, b, h, i), j, p.dropout_threshold);
+        const bool keep = p.dropout_threshold == 0 || detail::dropout_keep(srowkey[ii], j, p.dropout_threshold);
         const float dp_eff = keep ? dp * keep_scale : 0.0f;
         const float ds = pr * (dp_eff - sdelta[ii]);
         sPd[jr * LS + ii] = keep ? pr * keep_scale : 0.0f;
@@ -153,7 +155,9 @@ template <typename T, int D>
 cudaError_t launch(const AttentionCudaBackwardParams& bp, cudaStream_t stream) {
   const AttentionCudaParams& p = bp.fwd;
   constexpr int LD = D + 1, LS = kBQ + 1;
-  const size_t shmem = sizeof(float) * (2 * kBK * LD + 2 * kBQ * LD + 2 * kBK * LS + 2 * kBQ);
+  // layout of backward_kernel: K, V, Q, dO tiles, P', dS, lse, delta, one pad float, kBQ uint64 row keys
+  const size_t shmem = sizeof(float) * (2 * kBK * LD + 2 * kBQ * LD + 2 * kBK * LS + 2 * kBQ + 1) +
+                       sizeof(uint64_t) * (kBQ + 1);
   cudaError_t e = cudaFuncSetAttribute(backward_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shmem));
   if (e != cudaSuccess) return e;
@@ -162,7 +166,7 @@ cudaError_t launch(const AttentionCudaBackwardParams& bp, cudaStream_t stream) {
       static_cast<const T*>(bp.dout), static_cast<const T*>(p.out), bp.delta, rows, D);
   e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((p.Lk + kBK - 1) / kBK), static_cast<unsigned>(p.B * p.Hkv));
+  const dim3 grid(static_cast<unsigned>(p.B * p.Hkv), static_cast<unsigned>((p.Lk + kBK - 1) / kBK));
   backward_kernel<T, D><<<grid, kThreads, shmem, stream>>>(bp);
   return cudaGetLastError();
 }
@@ -183,7 +187,7 @@ cudaError_t launch_d(const AttentionCudaBackwardParams& bp, cudaStream_t stream)
 cudaError_t attention_backward_cuda(const AttentionCudaBackwardParams& bp, cudaStream_t stream) {
   const AttentionCudaParams& p = bp.fwd;
   if (p.B * p.H == 0 || p.Lq == 0 || p.Lk == 0) return cudaSuccess;
-  if (p.B * p.Hkv > 65535) return cudaErrorInvalidConfiguration;
+  if ((p.Lk + kBK - 1) / kBK > 65535) return cudaErrorInvalidConfiguration;  // grid y: Lk up to 2M
   return MMREF_DISPATCH_KDTYPE(p.dtype, [&] { return launch_d<scalar_t>(bp, stream); });
 }
 

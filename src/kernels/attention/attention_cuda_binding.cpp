@@ -99,6 +99,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> attention_backward_gp
   if (lse.dim() != 3 || lse.size(0) != s.B || lse.size(1) != s.H || lse.size(2) != s.Lq) {
     MMREF_FAIL("attention backward: lse {} must be ({}, {}, {})", detail::sz(lse), s.B, s.H, s.Lq);
   }
+  for (const auto* t : {&dout, &out, &lse}) {
+    if (t->device() != q.device()) {
+      MMREF_FAIL("attention backward: dout, out and lse must be on q's device {}", q.device().str());
+    }
+  }
   c10::cuda::CUDAGuard guard(q.device());
   std::vector<at::Tensor> keep;
   AttentionCudaBackwardParams bp;
@@ -111,7 +116,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> attention_backward_gp
   const auto f32 = q.options().dtype(at::kFloat);
   at::Tensor delta = at::empty({s.B, s.H, s.Lq}, f32);
   at::Tensor dq_acc = at::zeros({s.B, s.H, s.Lq, s.D}, f32);
-  at::Tensor dk = at::empty_like(keep[1]), dv = at::empty_like(keep[2]);
+  at::Tensor dk = at::zeros_like(keep[1]), dv = at::zeros_like(keep[2]);  // Lq == 0 launches nothing
   bp.delta = delta.data_ptr<float>(), bp.dq_acc = dq_acc.data_ptr<float>();
   bp.dk = dk.data_ptr(), bp.dv = dv.data_ptr();
   at::Tensor dbias;

@@ -1,6 +1,6 @@
 // CUDA attention forward: tiled online softmax (FlashAttention-2 Algorithm 1), fp32 math on CUDA cores.
 //
-// One block per (query tile of kBQ = 32 rows, batch x head); 128 threads, 4 per row. The block stages its
+// One block per (batch x head, query tile of kBQ = 32 rows); 128 threads, 4 per row. The block stages its
 // Q tile, then walks key tiles of kBK = 32 (K and V staged in shared memory, padded rows against bank
 // conflicts): each thread scores 8 keys of its row (dot products from shared memory), the row's quad
 // agrees on the running max and sum with two shuffles, stores its dropped-out probabilities in shared
@@ -32,8 +32,8 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const AttentionCudaPa
   float* sV = sK + kBK * LD;       // kBK x LD
   float* sP = sV + kBK * LD;       // kBQ x (kBK + 1)
   const int tid = threadIdx.x, r = tid >> 2, q4 = tid & 3;
-  const int64_t bh = blockIdx.y, b = bh / p.H, h = bh % p.H, hk = h / (p.H / p.Hkv);
-  const int64_t i0 = static_cast<int64_t>(blockIdx.x) * kBQ, i = i0 + r;
+  const int64_t bh = blockIdx.x, b = bh / p.H, h = bh % p.H, hk = h / (p.H / p.Hkv);
+  const int64_t i0 = static_cast<int64_t>(blockIdx.y) * kBQ, i = i0 + r;
   const int64_t qlen = clamp_len(p.q_lengths, b, p.Lq), klen = clamp_len(p.k_lengths, b, p.Lk);
   const T* q = static_cast<const T*>(p.q) + bh * p.Lq * D;
   const T* k = static_cast<const T*>(p.k) + (b * p.Hkv + hk) * p.Lk * D;
@@ -48,7 +48,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(const AttentionCudaPa
   float acc[D / 4];
 #pragma unroll
   for (int dd = 0; dd < D / 4; ++dd) acc[dd] = 0.0f;
-  const int64_t j_end = key_end(p, klen, i0);
+  const int64_t j_end = i0 < qlen ? key_end(p, klen, i0) : 0;  // padding tiles: zero output, lse -inf
   for (int64_t j0 = 0; j0 < j_end; j0 += kBK) {
     __syncthreads();  // previous tile's readers are done (and sQ is loaded on the first pass)
     for (int idx = tid; idx < kBK * D; idx += kThreads) {
@@ -111,7 +111,7 @@ cudaError_t launch(const AttentionCudaParams& p, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(forward_kernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shmem));
   if (e != cudaSuccess) return e;
-  const dim3 grid(static_cast<unsigned>((p.Lq + kBQ - 1) / kBQ), static_cast<unsigned>(p.B * p.H));
+  const dim3 grid(static_cast<unsigned>(p.B * p.H), static_cast<unsigned>((p.Lq + kBQ - 1) / kBQ));
   forward_kernel<T, D><<<grid, kThreads, shmem, stream>>>(p);
   return cudaGetLastError();
 }
@@ -133,7 +133,7 @@ bool attention_cuda_supports_head_dim(int64_t D) { return D == 32 || D == 64 || 
 
 cudaError_t attention_forward_cuda(const AttentionCudaParams& p, cudaStream_t stream) {
   if (p.B * p.H == 0 || p.Lq == 0) return cudaSuccess;
-  if (p.B * p.H > 65535) return cudaErrorInvalidConfiguration;
+  if ((p.Lq + kBQ - 1) / kBQ > 65535) return cudaErrorInvalidConfiguration;  // grid y: Lq up to 2M
   return MMREF_DISPATCH_KDTYPE(p.dtype, [&] { return launch_d<scalar_t>(p, stream); });
 }
 

@@ -11,11 +11,12 @@
 
 namespace mmref::kernels {
 
-// ---- depthwise conv1d: x (B, C, T), w (C, K), bias (C) or null, out (B, C, T_out) ----
+// ---- depthwise conv1d: x (B, C, T), w (C, K) fp32, bias (C) fp32 or null, out (B, C, T_out) ----
+// Parameters are fp32 whatever the activations' type (mixed precision keeps fp32 master weights).
 struct DepthwiseConv1dParams {
   const void* x = nullptr;
-  const void* w = nullptr;
-  const void* bias = nullptr;
+  const float* w = nullptr;
+  const float* bias = nullptr;
   void* out = nullptr;
   int64_t B = 0, C = 0, T = 0, T_out = 0, K = 0, pad_left = 0, dilation = 1;
   KDType dtype = KDType::kF32;
@@ -28,7 +29,7 @@ cudaError_t depthwise_conv1d_forward_cuda(const DepthwiseConv1dParams& p, cudaSt
 struct DepthwiseConv1dBackwardParams {
   const void* dout = nullptr;
   const void* x = nullptr;
-  const void* w = nullptr;
+  const float* w = nullptr;
   void* dx = nullptr;
   float* dw_acc = nullptr;
   float* db_acc = nullptr;
@@ -41,8 +42,8 @@ cudaError_t depthwise_conv1d_backward_cuda(const DepthwiseConv1dBackwardParams& 
 // workspace: group_norm_silu_workspace_floats(N, C, S, G) floats, no initialisation needed.
 struct GroupNormSiluParams {
   const void* x = nullptr;
-  const void* gamma = nullptr;  // (C) or null
-  const void* beta = nullptr;   // (C) or null
+  const float* gamma = nullptr;  // (C) fp32 or null
+  const float* beta = nullptr;   // (C) fp32 or null
   void* out = nullptr;
   float* mean = nullptr;
   float* rstd = nullptr;
@@ -62,8 +63,8 @@ struct GroupNormSiluBackwardParams {
   const void* x = nullptr;
   const float* mean = nullptr;
   const float* rstd = nullptr;
-  const void* gamma = nullptr;
-  const void* beta = nullptr;
+  const float* gamma = nullptr;
+  const float* beta = nullptr;
   void* dx = nullptr;
   float* channel_sums = nullptr;
   int64_t N = 0, C = 0, S = 0, G = 1;

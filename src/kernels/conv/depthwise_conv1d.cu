@@ -26,8 +26,8 @@ constexpr int kWarps = kTile / 32;
 // out[row, t] = bias + sum_k w[k] * in[row, t + sign * k * dil + base]   (0 outside [0, n_in))
 template <typename T>
 __global__ void __launch_bounds__(kTile) tap_kernel(const T* __restrict__ in, int64_t n_in, T* __restrict__ out,
-                                                    int64_t n_out, const T* __restrict__ w, int K, int dil,
-                                                    int sign, int64_t base, const T* __restrict__ bias, int64_t C,
+                                                    int64_t n_out, const float* __restrict__ w, int K, int dil,
+                                                    int sign, int64_t base, const float* __restrict__ bias, int64_t C,
                                                     int64_t rows) {
   extern __shared__ float smem[];
   float* wk = smem;          // K
@@ -39,7 +39,7 @@ __global__ void __launch_bounds__(kTile) tap_kernel(const T* __restrict__ in, in
     const int64_t seg_start = sign > 0 ? t0 + base : t0 - static_cast<int64_t>(dil) * (K - 1) + base;
     const T* in_row = in + row * n_in;
     __syncthreads();  // the previous row's readers are done
-    for (int k = threadIdx.x; k < K; k += blockDim.x) wk[k] = to_f(w[c * K + k]);
+    for (int k = threadIdx.x; k < K; k += blockDim.x) wk[k] = w[c * K + k];
     for (int64_t i = threadIdx.x; i < seg_len; i += blockDim.x) {
       const int64_t src = seg_start + i;
       seg[i] = (src >= 0 && src < n_in) ? to_f(in_row[src]) : 0.0f;
@@ -47,7 +47,7 @@ __global__ void __launch_bounds__(kTile) tap_kernel(const T* __restrict__ in, in
     __syncthreads();
     const int64_t t = t0 + threadIdx.x;
     if (t < n_out) {
-      float acc = bias ? to_f(bias[c]) : 0.0f;
+      float acc = bias ? bias[c] : 0.0f;
       if (sign > 0) {
         for (int k = 0; k < K; ++k) acc = fmaf(wk[k], seg[threadIdx.x + k * dil], acc);
       } else {
@@ -101,22 +101,28 @@ dim3 grid_for(int64_t n_out, int64_t rows) {
   return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(rows < 65535 ? rows : 65535));
 }
 
+// Dynamic shared memory of each kernel (floats): tap_kernel K weights + the input segment; wgrad_kernel
+// the dout tile + the x segment.
+size_t tap_shmem(int64_t K, int64_t dil) { return sizeof(float) * (K + kTile + dil * (K - 1)); }
+size_t wgrad_shmem(int64_t K, int64_t dil) { return sizeof(float) * (2 * kTile + dil * (K - 1)); }
+
+cudaError_t allow_shmem(const void* kernel, size_t bytes) {
+  if (bytes <= 48 * 1024) return cudaSuccess;
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+}
+
 }  // namespace
 
 cudaError_t depthwise_conv1d_forward_cuda(const DepthwiseConv1dParams& p, cudaStream_t stream) {
   const int64_t rows = p.B * p.C;
   if (rows == 0 || p.T_out == 0) return cudaSuccess;
-  const size_t shmem = sizeof(float) * (p.K + kTile + p.dilation * (p.K - 1));
+  const size_t shmem = tap_shmem(p.K, p.dilation);
   return MMREF_DISPATCH_KDTYPE(p.dtype, [&] {
-    if (shmem > 48 * 1024) {
-      cudaError_t e = cudaFuncSetAttribute(tap_kernel<scalar_t>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           static_cast<int>(shmem));
-      if (e != cudaSuccess) return e;
-    }
+    cudaError_t e = allow_shmem(reinterpret_cast<const void*>(tap_kernel<scalar_t>), shmem);
+    if (e != cudaSuccess) return e;
     tap_kernel<scalar_t><<<grid_for(p.T_out, rows), kTile, shmem, stream>>>(
-        static_cast<const scalar_t*>(p.x), p.T, static_cast<scalar_t*>(p.out), p.T_out,
-        static_cast<const scalar_t*>(p.w), static_cast<int>(p.K), static_cast<int>(p.dilation), +1, -p.pad_left,
-        static_cast<const scalar_t*>(p.bias), p.C, rows);
+        static_cast<const scalar_t*>(p.x), p.T, static_cast<scalar_t*>(p.out), p.T_out, p.w,
+        static_cast<int>(p.K), static_cast<int>(p.dilation), +1, -p.pad_left, p.bias, p.C, rows);
     return cudaGetLastError();
   });
 }
@@ -124,26 +130,21 @@ cudaError_t depthwise_conv1d_forward_cuda(const DepthwiseConv1dParams& p, cudaSt
 cudaError_t depthwise_conv1d_backward_cuda(const DepthwiseConv1dBackwardParams& p, cudaStream_t stream) {
   const int64_t rows = p.B * p.C;
   if (rows == 0) return cudaSuccess;
-  const size_t shmem = sizeof(float) * (p.K + kTile + p.dilation * (p.K - 1));
+  const size_t shm_tap = tap_shmem(p.K, p.dilation), shm_wg = wgrad_shmem(p.K, p.dilation);
   return MMREF_DISPATCH_KDTYPE(p.dtype, [&] {
-    if (shmem > 48 * 1024) {
-      for (const void* f : {reinterpret_cast<const void*>(tap_kernel<scalar_t>),
-                            reinterpret_cast<const void*>(wgrad_kernel<scalar_t>)}) {
-        cudaError_t e = cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shmem));
-        if (e != cudaSuccess) return e;
-      }
-    }
+    cudaError_t e = allow_shmem(reinterpret_cast<const void*>(tap_kernel<scalar_t>), shm_tap);
+    if (e == cudaSuccess) e = allow_shmem(reinterpret_cast<const void*>(wgrad_kernel<scalar_t>), shm_wg);
+    if (e != cudaSuccess) return e;
     // dx[s] = sum_k w[k] dout[s - k dil + pad_left]: the tap kernel over dout with sign -1.
     if (p.T > 0) {
-      tap_kernel<scalar_t><<<grid_for(p.T, rows), kTile, shmem, stream>>>(
-          static_cast<const scalar_t*>(p.dout), p.T_out, static_cast<scalar_t*>(p.dx), p.T,
-          static_cast<const scalar_t*>(p.w), static_cast<int>(p.K), static_cast<int>(p.dilation), -1, p.pad_left,
-          nullptr, p.C, rows);
-      cudaError_t e = cudaGetLastError();
+      tap_kernel<scalar_t><<<grid_for(p.T, rows), kTile, shm_tap, stream>>>(
+          static_cast<const scalar_t*>(p.dout), p.T_out, static_cast<scalar_t*>(p.dx), p.T, p.w,
+          static_cast<int>(p.K), static_cast<int>(p.dilation), -1, p.pad_left, nullptr, p.C, rows);
+      e = cudaGetLastError();
       if (e != cudaSuccess) return e;
     }
     if (p.T_out > 0) {
-      wgrad_kernel<scalar_t><<<grid_for(p.T_out, rows), kTile, shmem, stream>>>(
+      wgrad_kernel<scalar_t><<<grid_for(p.T_out, rows), kTile, shm_wg, stream>>>(
           static_cast<const scalar_t*>(p.dout), static_cast<const scalar_t*>(p.x), p.dw_acc, p.db_acc, p.T, p.T_out,
           static_cast<int>(p.K), static_cast<int>(p.dilation), p.pad_left, p.C, rows);
     }
