@@ -119,7 +119,7 @@ Command add_bench(CLI::App& app) {
   loader->add_option("--step-ms", args->step_ms, "simulated training step per batch, ms")->check(CLI::NonNegativeNumber);
   loader->add_option("--sample-rate", args->sample_rate, "feature sample rate, Hz")->check(CLI::Range(8000, 48000));
   loader->add_option("--json", args->json, "write the figures to this JSON file");
-  return {sub, [args, loader]() -> int {
+  return {sub, [args, config, loader]() -> int {  // config: CLI11 writes into it, keep it alive
             if (loader->parsed()) return run_loader(*args);
             throw UsageError(
                 "mmref bench: benchmark sweeps from a YAML config are not in this build yet (micro-benchmarks: "

@@ -180,6 +180,29 @@ TEST_F(Cli, DataMakeImagesCorpusIsIncremental) {
   EXPECT_NE(r.err.find("sample rate 100 is out of range"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, BenchLoaderMeasuresASpeechManifest) {
+  Result r = mmref("data make speech --out sp --count 24 --quiet");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = mmref("bench loader sp/train.jsonl --batches 3 --batch-size 4 --step-ms 5 --workers 1 --json b.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("loader alone"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("wait fraction"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(slurp(dir_ + "/b.json"));
+  EXPECT_GT(j.at("examples_per_s").get<double>(), 0);
+  EXPECT_GE(j.at("wait_fraction").get<double>(), 0);
+  EXPECT_LE(j.at("wait_fraction").get<double>(), 1);
+  EXPECT_EQ(j.at("batches").get<int>(), 3);
+  r = mmref("bench loader missing.jsonl");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("missing.jsonl"), std::string::npos) << r.err;
+  write("bad.jsonl", "{\"path\": \"nope.wav\", \"text\": \"hi\"}\n");
+  r = mmref("bench loader bad.jsonl --batches 1 --batch-size 1 --workers 0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("bad.jsonl:1"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, DataMakeRegressionIsIncremental) {
   Result r = mmref("data make regression --out reg --train-samples 100 --val-samples 10");
   ASSERT_EQ(r.code, 0) << r.err;
