@@ -1,10 +1,14 @@
 // CPU attention: the fused mmref kernel (kernels/attention/attention_cpu.cpp) vs libtorch's composition
 // (matmul + softmax + matmul, the kTorch backend) in the same run. B 1, H 8, D 64, fp32, all cores.
 // Counters: GFLOP/s (forward 4*B*H*Lq*Lk*D; forward+backward counted as 3.5x that: 2 forward + 5 backward
-// gemms, the kernel's recompute not counted) and extra_MiB: analytic bytes beyond inputs/outputs -- the
-// composition's Lq x Lk score and probability matrices vs the kernel's per-thread tiles (O(N)).
+// gemms, the kernel's recompute not counted), extra_MiB: analytic bytes beyond inputs/outputs -- the
+// composition's Lq x Lk score and probability matrices vs the kernel's per-thread tiles (O(N)) -- and, at
+// seq 8192, peak_MiB: the resident memory the call really touched (VmHWM, reset before the call).
 //   build/<dir>/bin/mmref_bench_kernels --benchmark_filter=Attention
 #include <benchmark/benchmark.h>
+
+#include <fstream>
+#include <string>
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
@@ -64,18 +68,45 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   state.counters["extra_MiB"] = extra_bytes(mmref, true, L) / (1 << 20);
 }
 
-// Peak extra memory at seq 8192 (forward), analytic; one timed iteration of each so the number is real.
+// Peak memory at seq 8192 (forward), measured: the process' peak resident set (VmHWM) is reset through
+// /proc/self/clear_refs after q/k/v exist, so peak_MiB = VmHWM after the call - VmRSS before it (what the
+// call itself touched: libtorch's CPU allocator returns large blocks to the OS, so nothing is cached).
+// extra_MiB is the analytic figure beside it.
+int64_t proc_status_kib(const char* key) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  const std::string k = std::string(key) + ":";
+  while (std::getline(in, line)) {
+    if (line.rfind(k, 0) == 0) return std::stoll(line.substr(k.size()));
+  }
+  return -1;
+}
+bool reset_peak_rss() {
+  std::ofstream out("/proc/self/clear_refs");
+  out << "5";
+  return static_cast<bool>(out);
+}
+
 void BM_AttentionMemory8192(benchmark::State& state) {
   const bool mmref = state.range(0) == 1;
   const int64_t L = 8192;
+  double peak_mib = -1;
   for (auto _ : state) {
     state.PauseTiming();
     const at::Tensor q = at::randn({kB, kH, L, kD}), k = at::randn({kB, kH, L, kD}), v = at::randn({kB, kH, L, kD});
+    const bool reset = reset_peak_rss();
+    const int64_t before = proc_status_kib("VmRSS");
     state.ResumeTiming();
     at::Tensor out = mmref::kernels::attention(q, k, v, {}, mmref ? AttentionBackend::kMmref : AttentionBackend::kTorch);
     benchmark::DoNotOptimize(out.data_ptr<float>());
+    state.PauseTiming();
+    const int64_t after = proc_status_kib("VmHWM");
+    // without clear_refs (some kernels forbid it) the figure would include earlier peaks: report none
+    if (reset && before >= 0 && after >= 0) peak_mib = (after - before) / 1024.0;
+    state.ResumeTiming();
   }
   state.SetLabel(mmref ? "mmref" : "torch");
+  state.counters["peak_MiB"] = peak_mib;
   state.counters["extra_MiB"] = extra_bytes(mmref, false, L) / (1 << 20);
   state.counters["GFLOP/s"] = benchmark::Counter(fwd_flops(L), benchmark::Counter::kIsIterationInvariantRate);
 }

@@ -10,23 +10,17 @@
 // per-thread dQ buffer (summed at the end), so no two threads write the same memory.
 // fp16/bf16 inputs are converted to fp32 once, fp64 (tests) runs in fp64.
 //
-// Tile gemms call the process' Fortran BLAS (sgemm_/dgemm_, the libblas.so.3 libtorch itself is linked
-// against -- OpenBLAS here) looked up with dlsym, because libtorch 1.13 does not export at::native::cpublas
-// and kernels link nothing but libtorch; if the symbol is absent they fall back to at::addmm_out on views.
+// Tile gemms are our own register-blocked gemm (kernels/common/cpu_gemm.h, 50 GFLOP/s per core here vs
+// OpenBLAS's 58), because OpenBLAS's pthreads build serialises when several OpenMP threads call it
+// (measured: seq 1024 forward 37 ms with serial tasks -> 646 ms with two OpenMP threads calling sgemm).
 // Elementwise row loops run over a fixed kBlockK so gcc vectorises them at -O2, and are compiled twice
 // (target_clones: x86-64-v3, i.e. AVX2+FMA, and baseline) with a polynomial expf.
-//
-// Threads: this file is built without -fopenmp, so at::parallel_for runs the tasks one after another:
-// the tile gemms are OpenBLAS (pthreads build) calls, and OpenBLAS called from two OpenMP threads at once
-// serialises on its own pool (measured: seq 1024 forward 37 ms -> 646 ms). A tile gemm of our own is what
-// would let the tasks run in parallel (src/kernels/README.md).
-// Tiles 128 x 128 (not tuned yet). Measured on the dev box (2 cores, OpenBLAS; libtorch's composition on
-// 2 intra-op threads, mmref_bench_kernels medians of 3), B 1, H 8, D 64, fp32: forward 58 vs 23 GFLOP/s
-// (seq 1024) and 59 vs 26 (seq 4096); forward+backward 112 vs 182 ms (1024), 1.58 vs 2.92 s (4096).
+// Tiles 128 x 128 (not tuned yet). Measured on the dev box (2 cores; both sides on 2 intra-op threads,
+// mmref_bench_kernels medians of 3), B 1, H 8, D 64, fp32: forward 19.5 vs 102 ms (seq 1024, 110 vs 21
+// GFLOP/s) and 327 vs 1303 ms (4096); forward+backward 71 vs 191 ms (1024), 1.05 vs 2.55 s (4096);
+// seq 8192 forward peak resident memory 16.8 MiB (the output itself is 16 MiB) vs 8200 MiB.
 //
 // Ref: Dao, FlashAttention-2 (2023), Algorithms 1 and 2.
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -41,6 +35,7 @@
 #include "core/error.h"
 #include "kernels/attention/attention.h"
 #include "kernels/attention/attention_common.h"
+#include "kernels/common/cpu_gemm.h"
 #include "kernels/common/vec_math.h"
 
 namespace mmref::kernels {
@@ -50,56 +45,12 @@ constexpr int64_t kBlockQ = 128;
 constexpr int64_t kBlockK = 128;
 
 // ---------------------------------------------------------------- tile gemm (row-major)
-using SgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const float*,
-                         const float*, const int*, const float*, const int*, const float*, float*, const int*);
-using DgemmFn = void (*)(const char*, const char*, const int*, const int*, const int*, const double*,
-                         const double*, const int*, const double*, const int*, const double*, double*,
-                         const int*);
-
-struct Blas {
-  SgemmFn sgemm = nullptr;
-  DgemmFn dgemm = nullptr;
-};
-const Blas& blas() {
-  static const Blas b = [] {
-    Blas r;
-    r.sgemm = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
-    r.dgemm = reinterpret_cast<DgemmFn>(dlsym(RTLD_DEFAULT, "dgemm_"));
-    return r;
-  }();
-  return b;
-}
-
-template <typename T>
-at::Tensor view2d(const T* p, bool trans, int64_t rows, int64_t cols, int64_t ld) {
-  // rows x cols logical matrix; stored row-major with leading dim ld, or transposed storage if trans.
-  const auto opts = at::TensorOptions().dtype(c10::CppTypeToScalarType<T>::value);
-  T* q = const_cast<T*>(p);
-  if (trans) return at::from_blob(q, {cols, rows}, {ld, 1}, opts).t();
-  return at::from_blob(q, {rows, cols}, {ld, 1}, opts);
-}
-
-// C (m x n, ldc) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C, all row-major.
+// C (m x n, ldc) = alpha * op(A) (m x k) * op(B) (k x n) + beta * C: kernels/common/cpu_gemm.h, our own
+// register-blocked tile gemm, so the tasks can run on OpenMP threads (see the top of the file).
 template <typename T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (m == 0 || n == 0) return;
-  const char cta = tb ? 'T' : 'N', ctb = ta ? 'T' : 'N';
-  const int im = static_cast<int>(n), in = static_cast<int>(m), ik = static_cast<int>(k);
-  const int ilda = static_cast<int>(ldb), ildb = static_cast<int>(lda), ildc = static_cast<int>(ldc);
-  if constexpr (std::is_same_v<T, float>) {
-    if (blas().sgemm) {  // column-major: C^T = op(B)^T op(A)^T
-      blas().sgemm(&cta, &ctb, &im, &in, &ik, &alpha, B, &ilda, A, &ildb, &beta, C, &ildc);
-      return;
-    }
-  } else {
-    if (blas().dgemm) {
-      blas().dgemm(&cta, &ctb, &im, &in, &ik, &alpha, B, &ilda, A, &ildb, &beta, C, &ildc);
-      return;
-    }
-  }
-  at::Tensor c = view2d(C, false, m, n, ldc);
-  at::addmm_out(c, c, view2d(A, ta, m, k, lda), view2d(B, tb, k, n, ldb), beta, alpha);
+  detail::tile_gemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // ---------------------------------------------------------------- vectorisable row ops
