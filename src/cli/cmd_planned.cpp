@@ -21,12 +21,6 @@ Command planned(CLI::App& app, const std::string& name, const std::string& help,
 
 }  // namespace
 
-Command add_finetune(CLI::App& app) {
-  return planned(app, "finetune", "Fine-tune (LoRA or full) from a base checkpoint",
-                 "no model family supports fine-tuning in this build yet (LoRA lands with the "
-                 "training engine)");
-}
-
 Command add_sample(CLI::App& app) {
   return planned(app, "sample", "Sample from a trained model (diffusion, video, tts, asr)",
                  "no generative or ASR model is available in this build yet");

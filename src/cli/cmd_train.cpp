@@ -23,6 +23,7 @@ struct TrainArgs {
   std::string config;
   std::vector<std::string> overrides;
   std::string resume;
+  bool finetune = false;  // `mmref finetune`: the config must name finetune.base
 };
 
 // Finds the run folder and checkpoint to continue from: "auto" = the newest run of this experiment
@@ -65,6 +66,16 @@ int run_train(const TrainArgs& a) {
   std::unique_ptr<train::Task> task = train::make_task(cfg.task);
   task->parse(root);
   root.finish();
+  if (a.finetune) {
+    const config::Node* ft = cfg.effective.find("finetune");
+    const config::Node* base = ft ? ft->find("base") : nullptr;
+    if (base == nullptr || !base->is_scalar() || base->value().empty()) {
+      throw UsageError(fmt::format(
+          "mmref finetune {}: no finetune.base (the checkpoint to start from; task '{}'); set it in the config "
+          "or add finetune.base=PATH; nothing was run",
+          a.config, cfg.task));
+    }
+  }
 
   const int threads = apply_runtime(cfg.runtime);
   std::unique_ptr<Run> run;
@@ -77,7 +88,7 @@ int run_train(const TrainArgs& a) {
     }
   }
   if (!run) run = Run::create(cfg.run.root, cfg.name, cfg.effective, cfg.run.log_level);
-  run->log().info("mmref train {} -> {}", a.config, run->dir());
+  run->log().info("mmref {} {} -> {}", a.finetune ? "finetune" : "train", a.config, run->dir());
 
   train::TaskContext ctx{cfg, *run, threads, resume_from};
   nlohmann::json summary;
@@ -115,6 +126,19 @@ Command add_train(CLI::App& app) {
   auto* sub = app.add_subcommand("train", "Train a model from a YAML experiment config (tasks: " + tasks + ")");
   sub->add_option("config", args->config, "experiment YAML (e.g. configs/default.yaml)")->required();
   sub->add_option("overrides", args->overrides, "key.path=value overrides, e.g. train.lr=1e-3");
+  sub->add_option("--resume", args->resume,
+                  "continue: 'auto' (newest run of this name), a run folder, or a checkpoint file");
+  return {sub, [args] { return run_train(*args); }};
+}
+
+Command add_finetune(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  args->finetune = true;
+  auto* sub = app.add_subcommand(
+      "finetune", "Fine-tune from a base checkpoint (finetune.base): LoRA adapters (finetune.lora_r > 0, saved "
+                  "in PEFT format) or full fine-tuning with finetune.freeze");
+  sub->add_option("config", args->config, "experiment YAML with a finetune section")->required();
+  sub->add_option("overrides", args->overrides, "key.path=value overrides, e.g. finetune.lora_r=8");
   sub->add_option("--resume", args->resume,
                   "continue: 'auto' (newest run of this name), a run folder, or a checkpoint file");
   return {sub, [args] { return run_train(*args); }};

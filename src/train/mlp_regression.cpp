@@ -2,6 +2,7 @@
 #include "train/mlp_regression.h"
 
 #include <cmath>
+#include <regex>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Functions.h>
@@ -17,6 +18,7 @@
 #include "core/nvtx.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "models/common/lora.h"
 
 namespace mmref::train {
 
@@ -24,6 +26,16 @@ void parse(config::Reader& r, MlpConfig& c) {
   r.opt("hidden", c.hidden, config::Range::between(1, 1 << 20));
   r.opt("layers", c.layers, config::Range::between(1, 64));
   r.choice("activation", c.activation, {"silu", "relu", "gelu", "tanh"});
+  r.finish();
+}
+
+void parse(config::Reader& r, FinetuneConfig& c) {
+  r.opt("base", c.base);
+  r.opt("lora_r", c.lora.r, config::Range::between(0, 1 << 16));
+  r.opt("lora_alpha", c.lora.alpha, config::Range::positive());
+  r.opt("lora_dropout", c.lora.dropout, config::Range::between(0, 0.99));
+  r.opt("target_modules", c.lora.target_modules);
+  r.opt("freeze", c.freeze);
   r.finish();
 }
 
@@ -45,7 +57,7 @@ MlpImpl::MlpImpl(int64_t in_dim, int64_t out_dim, const MlpConfig& c) : activati
   int64_t d = in_dim;
   for (int64_t i = 0; i < c.layers; ++i) {
     const int64_t out = (i + 1 == c.layers) ? out_dim : c.hidden;
-    net_->push_back(torch::nn::Linear(d, out));
+    net_->push_back(models::LoraLinear(d, out));  // nn.Linear's names and init, LoRA-ready
     d = out;
   }
 }
@@ -53,7 +65,7 @@ MlpImpl::MlpImpl(int64_t in_dim, int64_t out_dim, const MlpConfig& c) : activati
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
   const size_t n = net_->size();
   for (size_t i = 0; i < n; ++i) {
-    x = net_->ptr<torch::nn::LinearImpl>(i)->forward(x);  // (N, hidden) or (N, out)
+    x = net_->ptr<models::LoraLinearImpl>(i)->forward(x);  // (N, hidden) or (N, out)
     if (i + 1 == n) break;
     if (activation_ == "silu") {
       x = torch::silu(x);
@@ -88,6 +100,10 @@ void MlpRegressionTask::parse(config::Reader& root) {
     auto r = root.child("train");
     train::parse(r, train);
   }
+  {
+    auto r = root.child("finetune");
+    train::parse(r, finetune);
+  }
 }
 
 namespace {
@@ -111,8 +127,32 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
            d.x_val.size(0), d.x_train.size(1), generated ? ", generated now" : "");
 
   Mlp net(d.x_train.size(1), 1, model);
-  torch::optim::AdamW opt(net->parameters(),
-                          torch::optim::AdamWOptions(train.lr).weight_decay(train.weight_decay));
+  // Fine-tuning: base weights from a checkpoint (not needed on resume: the run's own checkpoint holds
+  // them), then LoRA adapters (only they train) or freezing by regex (full fine-tuning of the rest).
+  if (!finetune.base.empty() && ctx.resume_from.empty()) {
+    load_checkpoint(finetune.base).load_module("model", *net);
+    log.info("finetune: base weights from {}", finetune.base);
+  }
+  if (finetune.lora.r > 0) {
+    const auto adapted = models::apply_lora(*net, finetune.lora);
+    log.info("finetune: LoRA r {} alpha {} on {} layers ({}...)", finetune.lora.r, finetune.lora.alpha,
+             adapted.size(), adapted.front());
+  } else if (!finetune.freeze.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(finetune.freeze);
+    } catch (const std::regex_error& e) {
+      throw ConfigError(fmt::format("finetune.freeze: '{}' is not a valid regex: {}", finetune.freeze, e.what()));
+    }
+    int64_t frozen = 0;
+    for (auto& item : net->named_parameters()) {
+      if (std::regex_match(item.key(), re)) item.value().requires_grad_(false), ++frozen;
+    }
+    if (frozen == 0) throw ConfigError(fmt::format("finetune.freeze: '{}' matches no parameter", finetune.freeze));
+    log.info("finetune: {} parameter tensors frozen by '{}'", frozen, finetune.freeze);
+  }
+  const std::vector<torch::Tensor> trainable = models::trainable_parameters(*net);
+  torch::optim::AdamW opt(trainable, torch::optim::AdamWOptions(train.lr).weight_decay(train.weight_decay));
   CheckpointManager ckpts(ctx.run.checkpoint_dir(), ctx.experiment.run.keep_checkpoints);
   int64_t start = 0;
   if (!ctx.resume_from.empty()) {
@@ -125,6 +165,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   }
   int64_t params = 0;
   for (const auto& p : net->parameters()) params += p.numel();
+  const int64_t trainable_count = models::count_trainable(*net);
   log.info("model: MLP {} layers, hidden {}, {} parameters; {} steps, batch {}, {} threads",
            model.layers, model.hidden, params, train.steps, train.batch_size, ctx.threads);
 
@@ -173,9 +214,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     }
     opt.zero_grad();
     loss.backward();
-    grad_norm = train.grad_clip > 0
-                    ? torch::nn::utils::clip_grad_norm_(net->parameters(), train.grad_clip)
-                    : 0.0;
+    grad_norm = train.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(trainable, train.grad_clip) : 0.0;
     opt.step();
     const int64_t done = step + 1;
     bar.update(done, {{"loss", last_loss}, {"lr", lr}});
@@ -203,6 +242,13 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   s["steps_per_s"] = secs > 0 ? steps_run / secs : 0.0;
   s["threads"] = ctx.threads;
   s["parameters"] = params;
+  s["trainable_parameters"] = trainable_count;
+  if (finetune.lora.r > 0) {
+    const std::string adapter_dir = ctx.run.dir() + "/adapter";
+    models::save_lora_adapter(*net, finetune.lora, adapter_dir);
+    s["adapter"] = adapter_dir;
+    log.info("finetune: LoRA adapter (PEFT format) in {}", adapter_dir);
+  }
   s["checkpoint"] = last_ckpt.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_ckpt);
   s["data"] = {{"path", data.path}, {"generated", generated}};
   log.info("val mse {:.5f} (R^2 {:.4f}); {:.1f} steps/s", last_val, 1.0 - last_val / var,

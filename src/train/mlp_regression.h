@@ -13,6 +13,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "data/regression_dataset.h"
+#include "models/common/lora.h"
 #include "train/task.h"
 
 namespace mmref::train {
@@ -35,7 +36,17 @@ struct RegressionTrainConfig {
   int64_t checkpoint_every = 500;
 };
 
+// finetune: start from a base checkpoint's "model" weights; with lora_r > 0 train LoRA adapters on the
+// layers whose path fully matches target_modules (e.g. "net\\.[0-1]") and write them to <run>/adapter/ in
+// PEFT format; else, with `freeze`, freeze the parameters whose names match it and train the rest.
+struct FinetuneConfig {
+  std::string base;  // a checkpoint (ckpt-*.safetensors) of a run of this task; "" = train from scratch
+  models::LoraConfig lora{/*r=*/0};
+  std::string freeze;
+};
+
 void parse(config::Reader& r, MlpConfig& c);
+void parse(config::Reader& r, FinetuneConfig& c);
 void parse(config::Reader& r, RegressionTrainConfig& c);
 
 // y = net.L-1(act(... act(net.0(x)))): parameters "net.<i>.weight", "net.<i>.bias".
@@ -61,6 +72,7 @@ class MlpRegressionTask : public Task {
   data::RegressionDataConfig data;
   MlpConfig model;
   RegressionTrainConfig train;
+  FinetuneConfig finetune;
 };
 
 }  // namespace mmref::train

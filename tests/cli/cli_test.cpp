@@ -14,6 +14,7 @@
 #include <torch/version.h>
 
 #include "core/fs.h"
+#include "core/safetensors.h"
 
 namespace {
 
@@ -147,7 +148,7 @@ TEST_F(Cli, ConfigErrorsExitTwoWithOneLineNamingFileAndKey) {
 }
 
 TEST_F(Cli, PlannedSubcommandsSaySoAndExitTwo) {
-  for (const char* sub : {"finetune x.yaml", "sample diffusion --prompt cat", "eval x.yaml", "bench x.yaml"}) {
+  for (const char* sub : {"sample diffusion --prompt cat", "eval x.yaml", "bench x.yaml"}) {
     Result r = mmref(sub);
     EXPECT_EQ(r.code, 2) << sub;
     EXPECT_NE(r.err.find("nothing was run"), std::string::npos) << sub << ": " << r.err;
@@ -201,6 +202,44 @@ TEST_F(Cli, BenchLoaderMeasuresASpeechManifest) {
   EXPECT_EQ(r.code, 1);
   EXPECT_TRUE(one_error_line(r.err)) << r.err;
   EXPECT_NE(r.err.find("bad.jsonl:1"), std::string::npos) << r.err;
+}
+
+TEST_F(Cli, FinetuneTrainsLoraAdaptersOnAFrozenBase) {
+  write("ok.yaml", small_config());
+  Result r = mmref("train ok.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string run = r.out.substr(r.out.find("outputs: ") + 9, r.out.find('\n', r.out.find("outputs: ")) - r.out.find("outputs: ") - 9);
+  const std::string base = run + "/checkpoints/ckpt-00000040.safetensors";
+  ASSERT_TRUE(std::filesystem::exists(dir_ + "/" + base)) << base;
+  // without finetune.base: a usage error, nothing run
+  r = mmref("finetune ok.yaml");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("no finetune.base"), std::string::npos) << r.err;
+  // LoRA r 2 on net.0 and net.1 (8 -> 16 -> 1): 2 * (8 + 16) + 2 * (16 + 1) trainable parameters
+  r = mmref("finetune ok.yaml name=ft finetune.base=" + base + " finetune.lora_r=2 finetune.lora_alpha=4 "
+            "'finetune.target_modules=net\\.[01]' train.steps=20");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string ft = r.out.substr(r.out.find("outputs: ") + 9, r.out.find('\n', r.out.find("outputs: ")) - r.out.find("outputs: ") - 9);
+  const auto summary = nlohmann::json::parse(slurp(dir_ + "/" + ft + "/summary.json"));
+  EXPECT_EQ(summary.at("trainable_parameters").get<int64_t>(), 2 * (8 + 16) + 2 * (16 + 1));
+  const auto cfg = nlohmann::json::parse(slurp(dir_ + "/" + ft + "/adapter/adapter_config.json"));
+  EXPECT_EQ(cfg.at("peft_type"), "LORA");
+  EXPECT_EQ(cfg.at("r"), 2);
+  // base weights bitwise unchanged, adapters trained (B is no longer zero)
+  const auto b = mmref::load_safetensors(dir_ + "/" + base);
+  const auto f = mmref::load_safetensors(dir_ + "/" + ft + "/checkpoints/ckpt-00000020.safetensors");
+  for (const char* k : {"model.net.0.weight", "model.net.0.bias", "model.net.1.weight", "model.net.1.bias"}) {
+    EXPECT_TRUE(torch::equal(b.at(k), f.at(k))) << k;
+  }
+  EXPECT_GT(f.at("model.net.0.lora_B.weight").abs().sum().item<double>(), 0.0);
+  const auto adapter = mmref::load_safetensors(dir_ + "/" + ft + "/adapter/adapter_model.safetensors");
+  EXPECT_EQ(adapter.size(), 4u);
+  EXPECT_TRUE(adapter.count("base_model.model.net.1.lora_A.weight"));
+  // a bad freeze regex is a config error naming the key
+  r = mmref("finetune ok.yaml name=ft2 finetune.base=" + base + " 'finetune.freeze=net['");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("finetune.freeze"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, DataMakeRegressionIsIncremental) {
