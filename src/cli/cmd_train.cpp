@@ -94,6 +94,13 @@ int run_train(const TrainArgs& a) {
   nlohmann::json summary;
   try {
     summary = task->run(ctx);
+  } catch (const Interrupted& e) {
+    nlohmann::json stopped{{"status", "interrupted"}, {"error", e.what()}, {"config", a.config}};
+    try {
+      run->write_summary(stopped);
+    } catch (...) {
+    }
+    throw;
   } catch (const std::exception& e) {
     // Keep what was already written (checkpoints, metrics) and record why the run stopped.
     nlohmann::json failed{{"status", "failed"}, {"error", e.what()}, {"config", a.config}};

@@ -61,6 +61,8 @@ int main(int argc, char** argv) {
     return report("no subcommand given; see mmref --help", 2);
   } catch (const mmref::UsageError& e) {
     return report(e.what(), 2);
+  } catch (const mmref::Interrupted& e) {
+    return report(e.what(), 130);
   } catch (const mmref::ConfigError& e) {
     return report(std::string("config: ") + e.what(), 2);
   } catch (const mmref::Error& e) {

@@ -27,6 +27,12 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+// A run stopped by SIGINT/SIGTERM after writing its checkpoint -> exit 130 (as a shell reports Ctrl-C).
+class Interrupted : public Error {
+ public:
+  using Error::Error;
+};
+
 // Throws mmref::Error with a formatted message: MMREF_FAIL("cannot open '{}': {}", path, why).
 #define MMREF_FAIL(...) throw ::mmref::Error(::fmt::format(__VA_ARGS__))
 

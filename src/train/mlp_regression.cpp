@@ -9,7 +9,6 @@
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/utils/clip_grad.h>
-#include <torch/optim/adamw.h>
 #include <torch/utils.h>
 #include <spdlog/logger.h>
 
@@ -19,6 +18,10 @@
 #include "core/progress.h"
 #include "core/run.h"
 #include "models/common/lora.h"
+#include "train/ema.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+#include "train/stop_signal.h"
 
 namespace mmref::train {
 
@@ -44,6 +47,10 @@ void parse(config::Reader& r, RegressionTrainConfig& c) {
   r.opt("batch_size", c.batch_size, config::Range::between(1, 1 << 24));
   r.opt("lr", c.lr, config::Range::positive());
   r.opt("weight_decay", c.weight_decay, config::Range::at_least(0));
+  r.choice("optimizer", c.optimizer, {"adamw", "adam", "sgd"});
+  r.choice("schedule", c.schedule, {"constant", "linear", "cosine", "exponential", "noam"});
+  r.opt("min_lr_ratio", c.min_lr_ratio, config::Range::between(0, 1));
+  r.opt("ema_decay", c.ema_decay, config::Range::between(0, 0.999999));
   r.opt("warmup_steps", c.warmup_steps, config::Range::at_least(0));
   r.opt("grad_clip", c.grad_clip, config::Range::at_least(0));
   r.opt("log_every", c.log_every, config::Range::between(1, 1e12));
@@ -81,10 +88,9 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
 }
 
 double warmup_cosine_lr(double base_lr, int64_t step, int64_t warmup, int64_t total) {
-  if (warmup > 0 && step < warmup) return base_lr * static_cast<double>(step + 1) / warmup;
-  const double span = std::max<int64_t>(1, total - warmup);
-  const double t = std::min(1.0, static_cast<double>(step - warmup) / span);
-  return base_lr * 0.5 * (1.0 + std::cos(M_PI * t));
+  LrScheduleConfig c;
+  c.kind = "cosine", c.warmup_steps = warmup, c.total_steps = total;
+  return lr_at(c, base_lr, step);
 }
 
 void MlpRegressionTask::parse(config::Reader& root) {
@@ -152,13 +158,25 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     log.info("finetune: {} parameter tensors frozen by '{}'", frozen, finetune.freeze);
   }
   const std::vector<torch::Tensor> trainable = models::trainable_parameters(*net);
-  torch::optim::AdamW opt(trainable, torch::optim::AdamWOptions(train.lr).weight_decay(train.weight_decay));
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  for (const auto& item : net->named_parameters()) named.emplace_back(item.key(), item.value());
+  OptimizerConfig oc;
+  oc.kind = train.optimizer;
+  oc.weight_decay = train.weight_decay;
+  std::unique_ptr<torch::optim::Optimizer> opt_ptr = make_optimizer(oc, split_param_groups(named), train.lr);
+  torch::optim::Optimizer& opt = *opt_ptr;
+  LrScheduleConfig sched;
+  sched.kind = train.schedule, sched.warmup_steps = train.warmup_steps, sched.total_steps = train.steps;
+  sched.min_lr_ratio = train.min_lr_ratio;
+  std::unique_ptr<Ema> ema;
+  if (train.ema_decay > 0) ema = std::make_unique<Ema>(*net, train.ema_decay);
   CheckpointManager ckpts(ctx.run.checkpoint_dir(), ctx.experiment.run.keep_checkpoints);
   int64_t start = 0;
   if (!ctx.resume_from.empty()) {
     Checkpoint ck = load_checkpoint(ctx.resume_from);
     ck.load_module("model", *net);
-    ck.load_optimizer("adamw", opt);
+    ck.load_optimizer(train.optimizer, opt);
+    if (ema) ema->load_from(ck);
     ck.load_cpu_rng();
     start = ck.step;
     log.info("resumed from {} at step {}", ctx.resume_from, start);
@@ -174,13 +192,13 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     Checkpoint ck;
     ck.step = step;
     ck.add_module("model", *net);
-    ck.add_optimizer("adamw", opt);
+    ck.add_optimizer(train.optimizer, opt);
+    if (ema) ema->add_to(ck);
     ck.add_cpu_rng();
     ck.meta["task"] = "mlp_regression";
     ck.meta["data_position"] = step;  // batches are a pure function of (seed, step)
     // The schedule is a pure function of the step; its parameters are recorded so a resume can check them.
-    ck.meta["lr_schedule"] = {{"kind", "warmup_cosine"}, {"base_lr", train.lr},
-                              {"warmup_steps", train.warmup_steps}, {"total_steps", train.steps}};
+    ck.meta["lr_schedule"] = schedule_json(sched, train.lr);
     return ckpts.save(ck);
   };
 
@@ -193,12 +211,11 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   double last_loss = NAN, last_val = NAN, grad_norm = 0.0;
   std::string last_ckpt;
   const auto t0 = std::chrono::steady_clock::now();
+  StopSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130
   for (int64_t step = start; step < train.steps; ++step) {
     MMREF_NVTX_RANGE("train_step");
-    const double lr = warmup_cosine_lr(train.lr, step, train.warmup_steps, train.steps);
-    for (auto& group : opt.param_groups()) {
-      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-    }
+    const double lr = lr_at(sched, train.lr, step);
+    set_lr(opt, lr);
     // Batch indices depend only on (seed, step): the data position is the step, resume is exact.
     auto gen = at::make_generator<at::CPUGeneratorImpl>(
         static_cast<uint64_t>(ctx.experiment.runtime.seed) * 1000003ULL + static_cast<uint64_t>(step));
@@ -216,6 +233,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     loss.backward();
     grad_norm = train.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(trainable, train.grad_clip) : 0.0;
     opt.step();
+    if (ema) ema->update(*net);
     const int64_t done = step + 1;
     bar.update(done, {{"loss", last_loss}, {"lr", lr}});
     if (done % train.log_every == 0 || done == train.steps) {
@@ -226,6 +244,14 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
       ctx.run.log_metrics(done, "val", {{"mse", last_val}});
     }
     if (done % train.checkpoint_every == 0 || done == train.steps) last_ckpt = save(done);
+    if (stop.requested() && done < train.steps) {
+      if (last_ckpt.empty() || last_ckpt.find(fmt::format("{:08d}", done)) == std::string::npos) last_ckpt = save(done);
+      bar.finish();
+      log.info("signal {} at step {}: checkpoint {}", stop.signal_number(), done, last_ckpt);
+      throw Interrupted(fmt::format("interrupted at step {} of {}: checkpoint {} written; continue with "
+                                    "--resume auto",
+                                    done, train.steps, last_ckpt));
+    }
   }
   bar.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -241,6 +267,15 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   s["val_r2"] = 1.0 - last_val / var;  // fraction of variance explained
   s["steps_per_s"] = secs > 0 ? steps_run / secs : 0.0;
   s["threads"] = ctx.threads;
+  if (ema) {
+    // The EMA weights' validation error, on a copy so the returned model stays the trained one.
+    Mlp averaged(d.x_train.size(1), 1, model);
+    if (finetune.lora.r > 0) models::apply_lora(*averaged, finetune.lora);
+    ema->copy_to(*averaged);
+    s["val_mse_ema"] = evaluate_mse(averaged, d.x_val, d.y_val);
+  }
+  s["optimizer"] = train.optimizer;
+  s["schedule"] = train.schedule;
   s["parameters"] = params;
   s["trainable_parameters"] = trainable_count;
   if (finetune.lora.r > 0) {

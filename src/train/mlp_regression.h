@@ -28,7 +28,11 @@ struct RegressionTrainConfig {
   int64_t steps = 1500;
   int64_t batch_size = 128;
   double lr = 3e-3;
-  double weight_decay = 0.01;
+  double weight_decay = 0.01;  // on weights only; biases are never decayed (train/optimizer.h)
+  std::string optimizer = "adamw";  // adamw | adam | sgd (momentum 0.9)
+  std::string schedule = "cosine";  // constant | linear | cosine | exponential | noam (train/schedule.h)
+  double min_lr_ratio = 0.0;
+  double ema_decay = 0.0;  // > 0: keep an EMA of the weights (checkpointed; val_mse_ema in the summary)
   int64_t warmup_steps = 50;
   double grad_clip = 1.0;  // global-norm clip; 0 disables
   int64_t log_every = 50;

@@ -242,6 +242,37 @@ TEST_F(Cli, FinetuneTrainsLoraAdaptersOnAFrozenBase) {
   EXPECT_NE(r.err.find("finetune.freeze"), std::string::npos) << r.err;
 }
 
+TEST_F(Cli, SigintCheckpointsExits130AndResumes) {
+  // A run far too long to finish: SIGINT after 2 s must end the step, write a checkpoint, exit 130 with
+  // status "interrupted", and --resume auto must continue from it.
+  write("long.yaml", small_config("run: {keep_checkpoints: 2}\n"));
+  const std::string cmd = "cd '" + dir_ + "' && sh -c '\"" MMREF_BIN "\" train long.yaml train.steps=100000000 "
+                          "train.checkpoint_every=100000000 > out.txt 2> err.txt < /dev/null & p=$!; sleep 2; "
+                          "kill -INT $p; wait $p; echo $? > rc.txt'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  EXPECT_EQ(std::stoi(slurp(dir_ + "/rc.txt")), 130) << slurp(dir_ + "/err.txt");
+  const std::string err = slurp(dir_ + "/err.txt");
+  EXPECT_NE(err.find("interrupted at step"), std::string::npos) << err;
+  EXPECT_NE(err.find("--resume auto"), std::string::npos) << err;
+  std::string run;
+  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/runs/t")) run = e.path().string();
+  const auto summary = nlohmann::json::parse(slurp(run + "/summary.json"));
+  EXPECT_EQ(summary.at("status"), "interrupted");
+  std::vector<std::string> ckpts;
+  for (const auto& e : std::filesystem::directory_iterator(run + "/checkpoints")) {
+    if (e.path().extension() == ".safetensors") ckpts.push_back(e.path().filename().string());
+  }
+  ASSERT_EQ(ckpts.size(), 1u);
+  const int64_t stopped_at = std::stoll(ckpts[0].substr(5, 8));
+  EXPECT_GT(stopped_at, 0);
+  Result r = mmref("train long.yaml train.steps=" + std::to_string(stopped_at + 10) +
+                   " train.checkpoint_every=100000000 --resume auto");
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto resumed = nlohmann::json::parse(slurp(run + "/summary.json"));
+  EXPECT_EQ(resumed.at("status"), "ok");
+  EXPECT_EQ(resumed.at("steps_run"), 10);
+}
+
 TEST_F(Cli, DataMakeRegressionIsIncremental) {
   Result r = mmref("data make regression --out reg --train-samples 100 --val-samples 10");
   ASSERT_EQ(r.code, 0) << r.err;
