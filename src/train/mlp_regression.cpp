@@ -2,6 +2,7 @@
 #include "train/mlp_regression.h"
 
 #include <cmath>
+#include <limits>
 #include <regex>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -51,6 +52,8 @@ void parse(config::Reader& r, RegressionTrainConfig& c) {
   r.choice("schedule", c.schedule, {"constant", "linear", "cosine", "exponential", "noam"});
   r.opt("min_lr_ratio", c.min_lr_ratio, config::Range::between(0, 1));
   r.opt("ema_decay", c.ema_decay, config::Range::between(0, 0.999999));
+  r.opt("grad_accum_steps", c.grad_accum_steps, config::Range::between(1, 1 << 20));
+  r.choice("on_nonfinite", c.on_nonfinite, {"stop", "skip"});
   r.opt("warmup_steps", c.warmup_steps, config::Range::at_least(0));
   r.opt("grad_clip", c.grad_clip, config::Range::at_least(0));
   r.opt("log_every", c.log_every, config::Range::between(1, 1e12));
@@ -212,32 +215,61 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   std::string last_ckpt;
   const auto t0 = std::chrono::steady_clock::now();
   StopSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130
+  int64_t skipped_steps = 0;  // non-finite steps skipped (on_nonfinite: skip)
   for (int64_t step = start; step < train.steps; ++step) {
     MMREF_NVTX_RANGE("train_step");
     const double lr = lr_at(sched, train.lr, step);
     set_lr(opt, lr);
-    // Batch indices depend only on (seed, step): the data position is the step, resume is exact.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(
-        static_cast<uint64_t>(ctx.experiment.runtime.seed) * 1000003ULL + static_cast<uint64_t>(step));
-    const torch::Tensor idx = at::randint(n_train, {train.batch_size}, gen, torch::kLong);  // (B,)
-    const torch::Tensor pred = net->forward(d.x_train.index_select(0, idx));               // (B, 1)
-    const torch::Tensor loss = torch::mse_loss(pred, d.y_train.index_select(0, idx));     // ()
-    last_loss = loss.item<double>();
-    if (!std::isfinite(last_loss)) {
-      throw Error(fmt::format(
-          "step {}: loss is {}; training stopped. Last good checkpoint: {}. Lower train.lr or check "
-          "the data",
-          step + 1, last_loss, last_ckpt.empty() ? "none written yet" : last_ckpt));
-    }
+    // Batch indices depend only on (seed, step, micro-batch): the data position is the step, resume is
+    // exact. Micro-batch 0 keeps the single-batch seed, so grad_accum_steps 1 reproduces earlier runs.
     opt.zero_grad();
-    loss.backward();
-    grad_norm = train.grad_clip > 0 ? torch::nn::utils::clip_grad_norm_(trainable, train.grad_clip) : 0.0;
-    opt.step();
-    if (ema) ema->update(*net);
+    double loss_sum = 0;
+    bool nonfinite = false;
+    std::string what;
+    for (int64_t micro = 0; micro < train.grad_accum_steps && !nonfinite; ++micro) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(
+          static_cast<uint64_t>(ctx.experiment.runtime.seed) * 1000003ULL + static_cast<uint64_t>(step) +
+          static_cast<uint64_t>(micro) * 0x9E3779B97F4A7C15ULL);
+      const torch::Tensor idx = at::randint(n_train, {train.batch_size}, gen, torch::kLong);  // (B,)
+      const torch::Tensor pred = net->forward(d.x_train.index_select(0, idx));               // (B, 1)
+      const torch::Tensor loss =
+          torch::mse_loss(pred, d.y_train.index_select(0, idx)) / static_cast<double>(train.grad_accum_steps);
+      const double l = loss.item<double>();
+      if (!std::isfinite(l)) {
+        nonfinite = true, what = fmt::format("loss is {}", l);
+        break;
+      }
+      loss.backward();
+      loss_sum += l;
+    }
+    last_loss = nonfinite ? NAN : loss_sum;
+    if (!nonfinite) {
+      // The global gradient norm is always computed (and logged); it clips only when grad_clip > 0.
+      grad_norm = torch::nn::utils::clip_grad_norm_(
+          trainable, train.grad_clip > 0 ? train.grad_clip : std::numeric_limits<double>::infinity());
+      if (!std::isfinite(grad_norm)) nonfinite = true, what = fmt::format("gradient norm is {}", grad_norm);
+    }
+    if (nonfinite) {
+      if (train.on_nonfinite == "stop") {
+        throw Error(fmt::format(
+            "step {}: {}; training stopped. Last good checkpoint: {}. Lower train.lr or check the data "
+            "(or set train.on_nonfinite: skip)",
+            step + 1, what, last_ckpt.empty() ? "none written yet" : last_ckpt));
+      }
+      ++skipped_steps;
+      opt.zero_grad();
+      if (skipped_steps <= 10 || skipped_steps % 100 == 0) {  // no log flood from a diverged run
+        log.warn("step {}: {}; step skipped ({} so far)", step + 1, what, skipped_steps);
+      }
+    } else {
+      opt.step();
+    }
+    if (ema && !nonfinite) ema->update(*net);
     const int64_t done = step + 1;
     bar.update(done, {{"loss", last_loss}, {"lr", lr}});
     if (done % train.log_every == 0 || done == train.steps) {
-      ctx.run.log_metrics(done, "train", {{"loss", last_loss}, {"lr", lr}, {"grad_norm", grad_norm}});
+      ctx.run.log_metrics(done, "train", {{"loss", last_loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                                          {"skipped_steps", static_cast<double>(skipped_steps)}});
     }
     if (done % train.eval_every == 0 || done == train.steps) {
       last_val = evaluate_mse(net, d.x_val, d.y_val);
@@ -275,6 +307,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     s["val_mse_ema"] = evaluate_mse(averaged, d.x_val, d.y_val);
   }
   s["optimizer"] = train.optimizer;
+  s["skipped_steps"] = skipped_steps;
   s["schedule"] = train.schedule;
   s["parameters"] = params;
   s["trainable_parameters"] = trainable_count;

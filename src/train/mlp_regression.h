@@ -33,6 +33,8 @@ struct RegressionTrainConfig {
   std::string schedule = "cosine";  // constant | linear | cosine | exponential | noam (train/schedule.h)
   double min_lr_ratio = 0.0;
   double ema_decay = 0.0;  // > 0: keep an EMA of the weights (checkpointed; val_mse_ema in the summary)
+  int64_t grad_accum_steps = 1;  // micro-batches of batch_size per optimizer step (loss averaged)
+  std::string on_nonfinite = "stop";  // stop | skip: a NaN/Inf loss or gradient norm stops, or skips the step
   int64_t warmup_steps = 50;
   double grad_clip = 1.0;  // global-norm clip; 0 disables
   int64_t log_every = 50;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checkpoint.h"
+#include "core/error.h"
 #include "core/experiment.h"
 #include "core/fs.h"
 #include "core/run.h"
@@ -126,6 +127,36 @@ TEST_F(MlpTask, ResumeIsBitwiseWithSgdNoamAndEma) {
     ++compared;
   }
   EXPECT_EQ(compared, 12);  // 6 weights and biases, and their EMA
+}
+
+TEST_F(MlpTask, NonFiniteStepsStopOrAreSkipped) {
+  // lr 1e30 blows the weights up within a few steps: by default the run stops with a message naming the
+  // step; with on_nonfinite: skip it finishes and counts the skipped steps.
+  const std::vector<std::string> o = {"train.lr=1e30", "train.warmup_steps=0", "train.steps=30", "train.grad_clip=0"};
+  std::string run;
+  try {
+    train(yaml(), o, &run);
+    ADD_FAILURE() << "no error for a diverging run";
+  } catch (const mmref::Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("step "), std::string::npos) << m;
+    EXPECT_TRUE(m.find("loss is") != std::string::npos || m.find("gradient norm is") != std::string::npos) << m;
+    EXPECT_NE(m.find("on_nonfinite: skip"), std::string::npos) << m;
+  }
+  auto with_skip = o;
+  with_skip.push_back("train.on_nonfinite=skip");
+  auto s = train(yaml(), with_skip, &run);
+  EXPECT_GT(s["skipped_steps"].get<int64_t>(), 0) << s.dump();
+  EXPECT_EQ(s["steps_run"], 30);
+}
+
+TEST_F(MlpTask, GradientAccumulationAveragesMicroBatches) {
+  std::string run;
+  auto one = train(yaml(), {"train.steps=50"}, &run);
+  auto two = train(yaml(), {"train.steps=50", "train.grad_accum_steps=2"}, &run);
+  EXPECT_EQ(two["steps_run"], 50);
+  EXPECT_NE(one["final_train_loss"], two["final_train_loss"]);  // two micro-batches per step
+  EXPECT_GT(two["val_r2"].get<double>(), 0.3) << two.dump();
 }
 
 }  // namespace
