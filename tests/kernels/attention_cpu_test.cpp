@@ -13,44 +13,10 @@
 #include <ATen/Functions.h>
 
 #include "kernels/attention/attention.h"
+#include "kernel_test_util.h"
 
 namespace mmref::kernels {
-namespace testing {
-
-
-struct Qkv {
-  at::Tensor q, k, v;
-};
-
-// Seeded random q (B,H,Lq,D), k/v (B,Hkv,Lk,D) in `dtype`, drawn in float64 so every dtype sees the same
-// values up to rounding.
-inline Qkv random_qkv(uint64_t seed, int64_t B, int64_t H, int64_t Hkv, int64_t Lq, int64_t Lk, int64_t D,
-                      at::ScalarType dtype = at::kFloat) {
-  at::manual_seed(seed);
-  const auto o = at::TensorOptions().dtype(at::kDouble);
-  return {at::randn({B, H, Lq, D}, o).to(dtype), at::randn({B, Hkv, Lk, D}, o).to(dtype),
-          at::randn({B, Hkv, Lk, D}, o).to(dtype)};
-}
-
-// ||a - b|| / ||b|| in float64 (absolute when b is all zero).
-inline double rel_l2(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor da = a.to(at::kDouble), db = b.to(at::kDouble);
-  const double num = (da - db).norm().item<double>();
-  const double den = db.norm().item<double>();
-  return den > 0 ? num / den : num;
-}
-
-inline bool all_finite(const at::Tensor& t) { return at::isfinite(t.to(at::kDouble)).all().item<bool>(); }
-
-inline at::Tensor to_double(const at::Tensor& t) { return t.to(at::kDouble); }
-
-inline AttentionOptions to_double(const AttentionOptions& opt) {
-  AttentionOptions o = opt;
-  if (o.bias.has_value() && o.bias->defined()) o.bias = o.bias->detach().to(at::kDouble);
-  return o;
-}
-
-}  // namespace testing
+// helpers: tests/kernels/kernel_test_util.h
 
 namespace {
 

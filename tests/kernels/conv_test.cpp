@@ -15,16 +15,12 @@
 #include "core/error.h"
 #include "kernels/conv/conv.h"
 #include "kernels/dispatch.h"
+#include "kernel_test_util.h"
 
 namespace mmref::kernels {
 namespace {
 
-double rel_l2(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor da = a.to(at::kDouble), db = b.to(at::kDouble);
-  const double num = (da - db).norm().item<double>();
-  const double den = db.norm().item<double>();
-  return den > 0 ? num / den : num;
-}
+using testing::rel_l2;
 
 const auto kF64 = at::TensorOptions().dtype(at::kDouble);
 
@@ -140,19 +136,7 @@ TEST(DepthwiseConv1dCpu, FiniteDifferencesThroughDispatch) {
   auto loss = [&](const std::vector<at::Tensor>& t) {
     return (depthwise_conv1d(t[0], t[1], t[2], opt, ConvBackend::kMmref) * dout).sum();
   };
-  const auto analytic = torch::autograd::grad({loss(in)}, in);
-  const double eps = 1e-6;
-  for (size_t t = 0; t < in.size(); ++t) {
-    at::Tensor numeric = at::zeros_like(in[t]);
-    for (int64_t e = 0; e < in[t].numel(); ++e) {
-      std::vector<at::Tensor> plus, minus;
-      for (const auto& v : in) plus.push_back(v.detach().clone()), minus.push_back(v.detach().clone());
-      plus[t].view(-1)[e] += eps;
-      minus[t].view(-1)[e] -= eps;
-      numeric.view(-1)[e] = (loss(plus).item<double>() - loss(minus).item<double>()) / (2 * eps);
-    }
-    EXPECT_TRUE(at::allclose(analytic[t], numeric, 1e-6, 1e-8)) << "input " << t;
-  }
+  testing::expect_gradients_match_finite_differences(loss, in, 1e-6, 1e-8);
 }
 
 TEST(DepthwiseConv1dCpu, EmptyBatchAndBadArgumentsNameTheTensor) {
@@ -274,19 +258,7 @@ TEST(GroupNormSiluCpu, FiniteDifferencesThroughDispatch) {
   auto loss = [&](const std::vector<at::Tensor>& t) {
     return (group_norm_silu(t[0], t[1], t[2], o, ConvBackend::kMmref) * dout).sum();
   };
-  const auto analytic = torch::autograd::grad({loss(in)}, in);
-  const double eps = 1e-6;
-  for (size_t t = 0; t < in.size(); ++t) {
-    at::Tensor numeric = at::zeros_like(in[t]);
-    for (int64_t e = 0; e < in[t].numel(); ++e) {
-      std::vector<at::Tensor> plus, minus;
-      for (const auto& v : in) plus.push_back(v.detach().clone()), minus.push_back(v.detach().clone());
-      plus[t].view(-1)[e] += eps;
-      minus[t].view(-1)[e] -= eps;
-      numeric.view(-1)[e] = (loss(plus).item<double>() - loss(minus).item<double>()) / (2 * eps);
-    }
-    EXPECT_TRUE(at::allclose(analytic[t], numeric, 1e-5, 1e-7)) << "input " << t;
-  }
+  testing::expect_gradients_match_finite_differences(loss, in, 1e-5, 1e-7);
 }
 
 TEST(GroupNormSiluCpu, BadArgumentsNameTheTensor) {
