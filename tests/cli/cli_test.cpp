@@ -246,9 +246,14 @@ TEST_F(Cli, SigintCheckpointsExits130AndResumes) {
   // A run far too long to finish: SIGINT after 2 s must end the step, write a checkpoint, exit 130 with
   // status "interrupted", and --resume auto must continue from it.
   write("long.yaml", small_config("run: {keep_checkpoints: 2}\n"));
+  // Wait until the loop runs (its "model:" log line, then 0.5 s) rather than a fixed delay: a signal
+  // before the handler exists would be ignored (background jobs of sh ignore SIGINT). A watchdog kills the
+  // run after 60 s so a broken handler fails the test instead of hanging it.
   const std::string cmd = "cd '" + dir_ + "' && sh -c '\"" MMREF_BIN "\" train long.yaml train.steps=100000000 "
-                          "train.checkpoint_every=100000000 > out.txt 2> err.txt < /dev/null & p=$!; sleep 2; "
-                          "kill -INT $p; wait $p; echo $? > rc.txt'";
+                          "train.checkpoint_every=100000000 > out.txt 2> err.txt < /dev/null & p=$!; i=0; "
+                          "while [ $i -lt 600 ] && ! grep -qs \"model: MLP\" runs/t/*/log.txt; do sleep 0.1; "
+                          "i=$((i+1)); done; sleep 0.5; kill -INT $p; (sleep 60; kill -9 $p) > /dev/null 2>&1 & w=$!; "
+                          "wait $p; echo $? > rc.txt; kill $w 2>/dev/null; true'";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   EXPECT_EQ(std::stoi(slurp(dir_ + "/rc.txt")), 130) << slurp(dir_ + "/err.txt");
   const std::string err = slurp(dir_ + "/err.txt");
