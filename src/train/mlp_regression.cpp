@@ -40,6 +40,8 @@ void parse(config::Reader& r, FinetuneConfig& c) {
   r.opt("lora_dropout", c.lora.dropout, config::Range::between(0, 0.99));
   r.opt("target_modules", c.lora.target_modules);
   r.opt("freeze", c.freeze);
+  r.opt("head_regex", c.head_regex);
+  r.opt("head_lr_mult", c.head_lr_mult, config::Range::positive());
   r.finish();
 }
 
@@ -166,7 +168,8 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   OptimizerConfig oc;
   oc.kind = train.optimizer;
   oc.weight_decay = train.weight_decay;
-  std::unique_ptr<torch::optim::Optimizer> opt_ptr = make_optimizer(oc, split_param_groups(named), train.lr);
+  const ParamGroups groups = split_param_groups(named, "", finetune.head_regex, finetune.head_lr_mult);
+  std::unique_ptr<torch::optim::Optimizer> opt_ptr = make_optimizer(oc, groups, train.lr);
   torch::optim::Optimizer& opt = *opt_ptr;
   LrScheduleConfig sched;
   sched.kind = train.schedule, sched.warmup_steps = train.warmup_steps, sched.total_steps = train.steps;
@@ -219,7 +222,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   for (int64_t step = start; step < train.steps; ++step) {
     MMREF_NVTX_RANGE("train_step");
     const double lr = lr_at(sched, train.lr, step);
-    set_lr(opt, lr);
+    set_lr(opt, lr, groups);
     // Batch indices depend only on (seed, step, micro-batch): the data position is the step, resume is
     // exact. Micro-batch 0 keeps the single-batch seed, so grad_accum_steps 1 reproduces earlier runs.
     opt.zero_grad();

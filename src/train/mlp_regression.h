@@ -49,6 +49,8 @@ struct FinetuneConfig {
   std::string base;  // a checkpoint (ckpt-*.safetensors) of a run of this task; "" = train from scratch
   models::LoraConfig lora{/*r=*/0};
   std::string freeze;
+  std::string head_regex;     // parameters of new heads (full match, e.g. "net\\.2\\..*"): own LR ...
+  double head_lr_mult = 1.0;  // ... = head_lr_mult x the schedule's LR
 };
 
 void parse(config::Reader& r, MlpConfig& c);

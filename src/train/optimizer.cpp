@@ -23,38 +23,54 @@ void parse(config::Reader& r, OptimizerConfig& c) {
   r.finish();
 }
 
-ParamGroups split_param_groups(const std::vector<std::pair<std::string, at::Tensor>>& named,
-                               const std::string& no_decay_regex) {
-  std::regex re;
-  const bool extra = !no_decay_regex.empty();
-  if (extra) {
-    try {
-      re = std::regex(no_decay_regex);
-    } catch (const std::regex_error& e) {
-      MMREF_FAIL("optimizer.no_decay_regex '{}' is not a valid regex: {}", no_decay_regex, e.what());
-    }
+const ParamGroup* ParamGroups::find(const std::string& name) const {
+  for (const auto& g : groups) {
+    if (g.name == name) return &g;
   }
-  ParamGroups g;
+  return nullptr;
+}
+
+namespace {
+std::regex compile(const std::string& pattern, const char* key) {
+  try {
+    return std::regex(pattern);
+  } catch (const std::regex_error& e) {
+    MMREF_FAIL("{} '{}' is not a valid regex: {}", key, pattern, e.what());
+  }
+}
+}  // namespace
+
+ParamGroups split_param_groups(const std::vector<std::pair<std::string, at::Tensor>>& named,
+                               const std::string& no_decay_regex, const std::string& head_regex,
+                               double head_lr_mult) {
+  if (!(head_lr_mult > 0)) MMREF_FAIL("optimizer: head LR multiplier must be > 0, got {}", head_lr_mult);
+  const bool extra = !no_decay_regex.empty(), heads = !head_regex.empty();
+  const std::regex no_decay_re = extra ? compile(no_decay_regex, "optimizer.no_decay_regex") : std::regex();
+  const std::regex head_re = heads ? compile(head_regex, "head regex") : std::regex();
+  ParamGroup all[4] = {{"decay", {}, {}, true, 1.0},
+                       {"no_decay", {}, {}, false, 1.0},
+                       {"head_decay", {}, {}, true, head_lr_mult},
+                       {"head_no_decay", {}, {}, false, head_lr_mult}};
   for (const auto& [name, p] : named) {
     if (!p.requires_grad()) continue;
-    if (p.dim() < 2 || (extra && std::regex_match(name, re))) {
-      g.no_decay.push_back(p), g.no_decay_names.push_back(name);
-    } else {
-      g.decay.push_back(p), g.decay_names.push_back(name);
-    }
+    const bool no_decay = p.dim() < 2 || (extra && std::regex_match(name, no_decay_re));
+    const bool head = heads && std::regex_match(name, head_re);
+    ParamGroup& g = all[(head ? 2 : 0) + (no_decay ? 1 : 0)];
+    g.params.push_back(p), g.names.push_back(name);
   }
-  return g;
+  ParamGroups out;
+  for (auto& g : all) {
+    if (!g.params.empty()) out.groups.push_back(std::move(g));
+  }
+  return out;
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& c, const ParamGroups& groups,
                                                         double lr) {
-  if (groups.decay.empty() && groups.no_decay.empty()) {
-    MMREF_FAIL("optimizer: no parameter requires grad (everything frozen?)");
-  }
+  if (groups.groups.empty()) MMREF_FAIL("optimizer: no parameter requires grad (everything frozen?)");
   auto group_list = [&](auto make_options) {
     std::vector<torch::optim::OptimizerParamGroup> list;
-    if (!groups.decay.empty()) list.emplace_back(groups.decay, make_options(c.weight_decay));
-    if (!groups.no_decay.empty()) list.emplace_back(groups.no_decay, make_options(0.0));
+    for (const auto& g : groups.groups) list.emplace_back(g.params, make_options(g.decay ? c.weight_decay : 0.0));
     return list;
   };
   const std::tuple<double, double> betas{c.betas.at(0), c.betas.at(1)};
@@ -83,12 +99,16 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& c
   MMREF_FAIL("optimizer: unknown kind '{}' (adamw, adam, sgd)", c.kind);
 }
 
-void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
+void set_lr(torch::optim::Optimizer& opt, double lr, const ParamGroups& groups) {
+  auto& pg = opt.param_groups();
+  for (size_t i = 0; i < pg.size(); ++i) {
+    const double mult = i < groups.groups.size() ? groups.groups[i].lr_mult : 1.0;
+    pg[i].options().set_lr(lr * mult);
+  }
 }
 
-double get_lr(torch::optim::Optimizer& opt) {
-  return opt.param_groups().empty() ? 0.0 : opt.param_groups().front().options().get_lr();
+double get_lr(torch::optim::Optimizer& opt, size_t group) {
+  return group < opt.param_groups().size() ? opt.param_groups()[group].options().get_lr() : 0.0;
 }
 
 }  // namespace mmref::train

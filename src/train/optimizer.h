@@ -30,18 +30,30 @@ struct OptimizerConfig {
 
 void parse(config::Reader& r, OptimizerConfig& c);
 
-struct ParamGroups {
-  std::vector<at::Tensor> decay, no_decay;
-  std::vector<std::string> decay_names, no_decay_names;
+// One optimizer parameter group: its tensors (and names), whether weight decay applies, and its LR as a
+// multiple of the scheduled LR (new heads in fine-tuning train faster than the pretrained body).
+struct ParamGroup {
+  std::string name;  // "decay", "no_decay", "head_decay", "head_no_decay"
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;
+  bool decay = true;
+  double lr_mult = 1.0;
 };
-// Splits the parameters that require grad (named as in named_parameters()) by the rule above.
+struct ParamGroups {
+  std::vector<ParamGroup> groups;  // the non-empty ones, in the order above
+  const ParamGroup* find(const std::string& name) const;
+};
+// Splits the parameters that require grad (named as in named_parameters()) by the rule above; names that
+// fully match head_regex go to the head groups, whose LR is head_lr_mult times the schedule's.
 ParamGroups split_param_groups(const std::vector<std::pair<std::string, at::Tensor>>& named,
-                               const std::string& no_decay_regex = "");
+                               const std::string& no_decay_regex = "", const std::string& head_regex = "",
+                               double head_lr_mult = 1.0);
 
-// The optimizer over the two groups (an empty group is left out); lr is set per step by set_lr.
+// The optimizer over the groups, in their order; lr is set per step by set_lr.
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerConfig& c, const ParamGroups& groups,
                                                         double lr);
-void set_lr(torch::optim::Optimizer& opt, double lr);
-double get_lr(torch::optim::Optimizer& opt);
+// Sets every group's LR to lr times its multiplier (groups: what make_optimizer got; empty = all 1).
+void set_lr(torch::optim::Optimizer& opt, double lr, const ParamGroups& groups = {});
+double get_lr(torch::optim::Optimizer& opt, size_t group = 0);
 
 }  // namespace mmref::train

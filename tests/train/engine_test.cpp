@@ -58,9 +58,24 @@ TEST(Optimizer, NoDecayOnBiasesAndNormsAndClosedFormSteps) {
   std::vector<std::pair<std::string, at::Tensor>> named = {
       {"fc.weight", fc->weight}, {"fc.bias", fc->bias}, {"ln.weight", ln->weight}, {"ln.bias", ln->bias}};
   const ParamGroups g = split_param_groups(named);
-  EXPECT_EQ(g.decay_names, (std::vector<std::string>{"fc.weight"}));
-  EXPECT_EQ(g.no_decay_names, (std::vector<std::string>{"fc.bias", "ln.weight", "ln.bias"}));
-  EXPECT_EQ(split_param_groups(named, "fc\\..*").decay_names.size(), 0u);
+  ASSERT_EQ(g.groups.size(), 2u);
+  EXPECT_EQ(g.find("decay")->names, (std::vector<std::string>{"fc.weight"}));
+  EXPECT_EQ(g.find("no_decay")->names, (std::vector<std::string>{"fc.bias", "ln.weight", "ln.bias"}));
+  EXPECT_EQ(split_param_groups(named, "fc\\..*").find("decay"), nullptr);
+  // new heads: their own groups at 10x the scheduled LR
+  const ParamGroups h = split_param_groups(named, "", "fc\\..*", 10.0);
+  EXPECT_EQ(h.find("head_decay")->names, (std::vector<std::string>{"fc.weight"}));
+  EXPECT_EQ(h.find("head_no_decay")->names, (std::vector<std::string>{"fc.bias"}));
+  EXPECT_EQ(h.find("no_decay")->names, (std::vector<std::string>{"ln.weight", "ln.bias"}));
+  {
+    OptimizerConfig ac;
+    auto hopt = make_optimizer(ac, h, 1e-3);
+    set_lr(*hopt, 2e-3, h);
+    EXPECT_DOUBLE_EQ(get_lr(*hopt, 0), 2e-3);  // no_decay (body)
+    EXPECT_DOUBLE_EQ(get_lr(*hopt, 1), 2e-2);  // head_decay
+    EXPECT_DOUBLE_EQ(get_lr(*hopt, 2), 2e-2);  // head_no_decay
+  }
+  EXPECT_THROW(split_param_groups(named, "", "fc[", 10.0), mmref::Error);
   // SGD, no momentum: w <- w - lr (grad + wd w) on decayed tensors, w - lr grad on the others.
   OptimizerConfig c;
   c.kind = "sgd", c.momentum = 0, c.weight_decay = 0.5;
