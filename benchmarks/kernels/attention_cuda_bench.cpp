@@ -1,7 +1,7 @@
 // GPU attention: mmref's CUDA kernel vs libtorch 2.x's scaled_dot_product_attention (its FlashAttention-2 /
 // cuDNN backends, whichever libtorch picks) in the same run; builds with the CUDA binding only (`cuda`
 // preset). bf16, batch x heads filling the chip (B * L = 16384 tokens, H * D = 2048), CUDA events per
-// iteration (UseManualTime). Counter TFLOP/s: forward 4 B H L^2 D (halved when causal), forward+backward
+// iteration with L2 flushed in between (cuda_timing.h, UseManualTime). Counter TFLOP/s: forward 4 B H L^2 D (halved when causal), forward+backward
 // 3.5x that (FlashAttention's convention).
 //   build/cuda/bin/mmref_bench_kernels --benchmark_filter=GpuAttention
 #ifdef MMREF_CUDA_BINDINGS
@@ -13,6 +13,7 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/version.h>
 
+#include "cuda_timing.h"
 #include "kernels/dispatch.h"
 
 namespace {
@@ -43,21 +44,7 @@ void BM_GpuAttention(benchmark::State& state) {
     }
     if (backward) torch::autograd::grad({out}, {q, k, v}, {dout});
   };
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  step();  // warm-up
-  for (auto _ : state) {
-    cudaEventRecord(start);
-    step();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  mmref::bench::run_cuda_timed(state, step);
   const double flops = 4.0 * B * H * L * L * D * (causal ? 0.5 : 1.0) * (backward ? 3.5 : 1.0);
   state.SetLabel(mmref ? "mmref" : "libtorch sdpa");
   state.counters["TFLOP/s"] = benchmark::Counter(flops / 1e12, benchmark::Counter::kIsIterationInvariantRate);

@@ -14,6 +14,7 @@
 #include <torch/csrc/autograd/autograd.h>
 
 #include "kernels/common/cuda_device.h"
+#include "cuda_timing.h"
 #include "kernels/dispatch.h"
 
 namespace {
@@ -25,27 +26,7 @@ double copy_ceiling_gbs() {
   return gbs;
 }
 
-// Times fn() with CUDA events per iteration, flushing L2 in between.
-template <typename F>
-void run_timed(benchmark::State& state, F fn) {
-  static at::Tensor flush = at::empty({64 << 20}, at::TensorOptions().dtype(at::kFloat).device(at::kCUDA));
-  cudaEvent_t start, stop;
-  cudaEventCreate(&start);
-  cudaEventCreate(&stop);
-  fn();  // warm-up
-  for (auto _ : state) {
-    flush.zero_();
-    cudaEventRecord(start);
-    fn();
-    cudaEventRecord(stop);
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(ms / 1e3);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
-}
+using mmref::bench::run_cuda_timed;
 
 void report(benchmark::State& state, double bytes, const char* label) {
   state.SetLabel(label);
@@ -62,7 +43,7 @@ void BM_GpuDepthwiseConv1d(benchmark::State& state) {
   const at::Tensor x = at::randn({B, C, T}, o).requires_grad_(backward), w = at::randn({C, 1, K}, o).requires_grad_(backward);
   const at::Tensor b = at::randn({C}, o).requires_grad_(backward), dout = at::randn({B, C, T}, o);
   const auto opt = mmref::kernels::DepthwiseConv1dOptions::padding("same", K);
-  run_timed(state, [&] {
+  run_cuda_timed(state, [&] {
     at::Tensor y = mmref::kernels::depthwise_conv1d(x, w, b, opt, mmref ? ConvBackend::kMmref : ConvBackend::kTorch);
     if (backward) torch::autograd::grad({y}, {x, w, b}, {dout});
   });
@@ -81,7 +62,7 @@ void BM_GpuGroupNormSilu(benchmark::State& state) {
   const at::Tensor g = at::randn({shape[1]}, o).requires_grad_(backward), be = at::randn({shape[1]}, o).requires_grad_(backward);
   const at::Tensor dout = at::randn(shape, o);
   mmref::kernels::GroupNormOptions opt;
-  run_timed(state, [&] {
+  run_cuda_timed(state, [&] {
     at::Tensor y = mmref::kernels::group_norm_silu(x, g, be, opt, mmref ? ConvBackend::kMmref : ConvBackend::kTorch);
     if (backward) torch::autograd::grad({y}, {x, g, be}, {dout});
   });

@@ -11,6 +11,7 @@
 
 #include <ATen/Functions.h>
 
+#include "media_test_util.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/media/audio_io.h"
@@ -18,21 +19,14 @@
 namespace mmref::data {
 namespace {
 
+using testing::have_ffmpeg;
+using testing::run_ffmpeg;
+
 constexpr double kPi = 3.14159265358979323846;
 
-class MediaAudio : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = fs::make_temp_dir("media_audio"); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string dir_;
-};
+class MediaAudio : public testing::MediaTest {};
 
-bool have_ffmpeg() { return std::system("ffmpeg -version > /dev/null 2>&1") == 0; }
 
-bool run_ffmpeg(const std::string& args) {
-  return std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y " + args).c_str()) == 0;
-}
 
 // Linear sweep f0 -> f1 Hz over the clip, amplitude amp; channel c is phase-shifted by c * 0.5 rad.
 at::Tensor sweep(int64_t channels, int64_t n, int sr, double f0, double f1, double amp) {

@@ -17,6 +17,7 @@
 
 #include <ATen/Functions.h>
 
+#include "media_test_util.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/media/audio_io.h"
@@ -26,22 +27,13 @@
 namespace mmref::data {
 namespace {
 
+using testing::have_ffmpeg;
+using testing::run_ffmpeg;
+
 constexpr double kTimeBoundS = 10.0;  // generous for a loaded 2-core CI machine; typical is < 50 ms
 
-class MediaBadInput : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = fs::make_temp_dir("media_bad"); }
-  void TearDown() override {
-    if (!std::getenv("MMREF_KEEP_TMP")) std::filesystem::remove_all(dir_);
-  }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string dir_;
-};
+class MediaBadInput : public testing::MediaTest {};
 
-bool have_ffmpeg() { return std::system("ffmpeg -version > /dev/null 2>&1") == 0; }
-bool run_ffmpeg(const std::string& args) {
-  return std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y " + args).c_str()) == 0;
-}
 
 void write_file(const std::string& p, const std::string& bytes) {
   std::ofstream f(p, std::ios::binary | std::ios::trunc);

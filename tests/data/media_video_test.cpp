@@ -11,6 +11,7 @@
 
 #include <ATen/Functions.h>
 
+#include "media_test_util.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/media/video_io.h"
@@ -18,18 +19,11 @@
 namespace mmref::data {
 namespace {
 
-class MediaVideo : public ::testing::Test {
- protected:
-  void SetUp() override { dir_ = fs::make_temp_dir("media_video"); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string dir_;
-};
+using testing::have_ffmpeg;
+using testing::run_ffmpeg;
 
-bool have_ffmpeg() { return std::system("ffmpeg -version > /dev/null 2>&1") == 0; }
-bool run_ffmpeg(const std::string& args) {
-  return std::system(("ffmpeg -hide_banner -loglevel error -nostdin -y " + args).c_str()) == 0;
-}
+class MediaVideo : public testing::MediaTest {};
+
 
 // (T, 3, H, W) uint8: a smooth gradient background with a bright square moving 2 px per frame.
 // flat = true: only 3 flat colours (for gif, whose palette then holds them exactly).
