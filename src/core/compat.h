@@ -4,6 +4,7 @@
 #pragma once
 #include <string>
 
+#include <c10/core/ScalarType.h>
 #include <torch/version.h>
 
 #define MMREF_TORCH_AT_LEAST(major, minor) \
@@ -26,5 +27,19 @@ bool torch_cudnn_available();
 int set_intra_op_threads(int n);
 int intra_op_threads();
 int interop_threads();
+
+// CUDA autocast (mixed precision) for the guard's scope: ops that autocast lists run in `dtype` (bf16
+// or fp16). A no-op when !enabled. The API moved in libtorch 2.4 (device-type arguments).
+class CudaAutocast {
+ public:
+  CudaAutocast(bool enabled, c10::ScalarType dtype);
+  ~CudaAutocast();
+  CudaAutocast(const CudaAutocast&) = delete;
+  CudaAutocast& operator=(const CudaAutocast&) = delete;
+
+ private:
+  bool enabled_, prev_enabled_ = false;
+  c10::ScalarType prev_dtype_ = c10::ScalarType::Half;
+};
 
 }  // namespace mmref::compat

@@ -36,6 +36,13 @@ void parse(config::Reader& r, KernelsConfig& c) {
   r.finish();
 }
 
+void parse(config::Reader& r, DistributedConfig& c) {
+  r.choice("backend", c.backend, {"gloo"});
+  r.opt("timeout_s", c.timeout_s, config::Range::positive());
+  r.opt("bucket_mb", c.bucket_mb, config::Range::between(1, 1 << 16));
+  r.finish();
+}
+
 config::Reader load_experiment(const std::string& path, const std::vector<std::string>& overrides,
                                ExperimentConfig& cfg) {
   cfg.config_path = path;
@@ -59,6 +66,10 @@ config::Reader load_experiment(const std::string& path, const std::vector<std::s
   {
     auto k = root.child("kernels");
     parse(k, cfg.kernels);
+  }
+  {
+    auto d = root.child("distributed");
+    parse(d, cfg.distributed);
   }
   return root;
 }

@@ -17,6 +17,10 @@
 //     depthwise_conv1d: mmref
 //     group_norm_silu: mmref
 //     conv1d: mmref            #   on CPU mmref = libtorch's conv1d (oneDNN), measured faster
+//   distributed:               # data parallel (when launched with --nproc, torchrun, srun, ...)
+//     backend: gloo
+//     timeout_s: 300           # a dead or stalled peer fails the run after this, never hangs it
+//     bucket_mb: 25            # gradient all-reduce buckets
 #pragma once
 #include <cstdint>
 #include <string>
@@ -49,6 +53,14 @@ struct KernelsConfig {
   std::string conv1d = "mmref";
 };
 
+// Multi-process data parallel (train/distributed.h); the rank layout comes from the environment
+// (RANK, WORLD_SIZE, ... as torchrun sets them) or from `mmref train --nproc N`.
+struct DistributedConfig {
+  std::string backend = "gloo";  // gloo (CPU tensors; also CUDA ones)
+  double timeout_s = 300;        // a collective slower than this fails the run (a dead peer, a stall)
+  int64_t bucket_mb = 25;        // gradient all-reduce bucket size
+};
+
 struct ExperimentConfig {
   std::string config_path;
   std::string name = "experiment";
@@ -56,6 +68,7 @@ struct ExperimentConfig {
   RuntimeConfig runtime;
   RunConfig run;
   KernelsConfig kernels;
+  DistributedConfig distributed;
   config::Node source;     // as loaded, with overrides applied
   config::Node effective;  // fully resolved (defaults filled in by every Reader)
 };
@@ -63,6 +76,7 @@ struct ExperimentConfig {
 void parse(config::Reader& r, RuntimeConfig& c);
 void parse(config::Reader& r, RunConfig& c);
 void parse(config::Reader& r, KernelsConfig& c);
+void parse(config::Reader& r, DistributedConfig& c);
 
 // Loads `path`, applies the overrides ("a.b=value") and reads the shared sections. The returned Reader
 // (over `cfg.source`, recording into `cfg.effective`) is for the task to read its own sections and then

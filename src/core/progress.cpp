@@ -82,7 +82,7 @@ void ProgressBar::set_clock_for_test(std::function<double()> now_seconds) {
 }
 
 void ProgressBar::update(int64_t step, const std::vector<std::pair<std::string, double>>& metrics) {
-  if (finished_) return;
+  if (finished_ || !opt_.enabled) return;
   step_ = step;
   if (!metrics.empty()) metrics_ = metrics;
   const double now = clock_();
@@ -98,7 +98,7 @@ void ProgressBar::update(int64_t step, const std::vector<std::pair<std::string, 
 }
 
 void ProgressBar::finish() {
-  if (finished_) return;
+  if (finished_ || !opt_.enabled) return;
   print(clock_(), /*final_line=*/true);
   finished_ = true;
 }

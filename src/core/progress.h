@@ -34,6 +34,7 @@ class ProgressBar {
     double plain_interval_s = 10.0;
     int width = 30;        // characters inside the bar's brackets
     int64_t initial = 0;   // step a resumed run starts from: rate and ETA count from here
+    bool enabled = true;   // false: prints nothing (data-parallel ranks other than 0)
   };
 
   // TTY mode when `out` is std::cout (stdout) or std::cerr/std::clog (stderr) and that descriptor is

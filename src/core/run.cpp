@@ -54,6 +54,24 @@ Run::Run(std::string dir, const std::string& log_level)
   }
 }
 
+Run::Run(int rank, const std::string& log_level) : primary_(false), start_(std::chrono::steady_clock::now()) {
+  auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  logger_ = std::make_shared<spdlog::logger>(fmt::format("mmref-rank{}", rank), console);
+  logger_->set_pattern(fmt::format("[%Y-%m-%d %H:%M:%S.%e] [rank {}] [%^%l%$] %v", rank));
+  auto level = spdlog::level::from_str(log_level);
+  logger_->set_level(level < spdlog::level::info ? level : spdlog::level::warn);
+  file_logger_ = logger_;
+}
+
+std::unique_ptr<Run> Run::worker(int rank, const std::string& log_level) {
+  return std::unique_ptr<Run>(new Run(rank, log_level));
+}
+
+TensorBoardWriter& Run::tensorboard() {
+  if (!tb_) MMREF_FAIL("internal: TensorBoard used on a data-parallel worker (only rank 0 writes the run)");
+  return *tb_;
+}
+
 Run::~Run() {
   if (metrics_fd_ >= 0) ::close(metrics_fd_);
   if (logger_) logger_->flush();
@@ -80,6 +98,7 @@ std::unique_ptr<Run> Run::open(const std::string& dir, const std::string& log_le
 
 void Run::log_metrics(int64_t step, const std::string& phase,
                       const std::vector<std::pair<std::string, double>>& metrics) {
+  if (!primary_) return;
   nlohmann::json j;
   j["step"] = step;
   j["time"] = elapsed_seconds();
@@ -99,6 +118,7 @@ void Run::log_metrics(int64_t step, const std::string& phase,
 }
 
 void Run::write_summary(const nlohmann::json& summary) {
+  if (!primary_) return;
   nlohmann::json j = summary;
   j["wall_time_s"] = elapsed_seconds();
   j["peak_rss_bytes"] = peak_rss_bytes();
@@ -106,7 +126,9 @@ void Run::write_summary(const nlohmann::json& summary) {
   tb_->flush();
 }
 
-void Run::log_error_to_file(const std::string& msg) { file_logger_->error("{}", msg); }
+void Run::log_error_to_file(const std::string& msg) {
+  if (primary_) file_logger_->error("{}", msg);
+}
 
 double Run::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -34,14 +34,19 @@ class Run {
                                      const std::string& log_level = "info");
   // Re-opens an existing run folder (resume): logs and metrics are appended.
   static std::unique_ptr<Run> open(const std::string& dir, const std::string& log_level = "info");
+  // A data-parallel worker of rank > 0: writes nothing (rank 0 owns the run folder); its log goes to
+  // stderr only, prefixed "[rank N]", at warn level unless log_level is finer than info.
+  static std::unique_ptr<Run> worker(int rank, const std::string& log_level = "info");
   ~Run();
 
   const std::string& dir() const { return dir_; }
+  // False for a worker(): metrics, summaries and TensorBoard are then no-ops.
+  bool primary() const { return primary_; }
   std::string checkpoint_dir() const { return dir_ + "/checkpoints"; }
   spdlog::logger& log() { return *logger_; }
   // Writes to log.txt only: for the error main() already prints to stderr as one line.
   void log_error_to_file(const std::string& msg);
-  TensorBoardWriter& tensorboard() { return *tb_; }
+  TensorBoardWriter& tensorboard();  // throws mmref::Error on a worker
 
   // One line in metrics.jsonl (flushed) and one TensorBoard scalar per metric, tagged "<phase>/<name>".
   void log_metrics(int64_t step, const std::string& phase,
@@ -52,7 +57,9 @@ class Run {
 
  private:
   Run(std::string dir, const std::string& log_level);
+  Run(int rank, const std::string& log_level);
   std::string dir_;
+  bool primary_ = true;
   std::shared_ptr<spdlog::logger> logger_;
   std::shared_ptr<spdlog::logger> file_logger_;
   std::unique_ptr<TensorBoardWriter> tb_;

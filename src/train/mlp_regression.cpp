@@ -2,27 +2,23 @@
 #include "train/mlp_regression.h"
 
 #include <cmath>
-#include <limits>
 #include <regex>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Functions.h>
 #include <torch/nn/functional/activation.h>
 #include <torch/nn/modules/linear.h>
-#include <torch/nn/utils/clip_grad.h>
 #include <torch/utils.h>
 #include <spdlog/logger.h>
 
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/nvtx.h"
-#include "core/progress.h"
 #include "core/run.h"
 #include "models/common/lora.h"
-#include "train/ema.h"
-#include "train/optimizer.h"
+#include "train/distributed.h"
+#include "train/samples.h"
 #include "train/schedule.h"
-#include "train/stop_signal.h"
 
 namespace mmref::train {
 
@@ -42,25 +38,6 @@ void parse(config::Reader& r, FinetuneConfig& c) {
   r.opt("freeze", c.freeze);
   r.opt("head_regex", c.head_regex);
   r.opt("head_lr_mult", c.head_lr_mult, config::Range::positive());
-  r.finish();
-}
-
-void parse(config::Reader& r, RegressionTrainConfig& c) {
-  r.opt("steps", c.steps, config::Range::between(1, 1e12));
-  r.opt("batch_size", c.batch_size, config::Range::between(1, 1 << 24));
-  r.opt("lr", c.lr, config::Range::positive());
-  r.opt("weight_decay", c.weight_decay, config::Range::at_least(0));
-  r.choice("optimizer", c.optimizer, {"adamw", "adam", "sgd"});
-  r.choice("schedule", c.schedule, {"constant", "linear", "cosine", "exponential", "noam"});
-  r.opt("min_lr_ratio", c.min_lr_ratio, config::Range::between(0, 1));
-  r.opt("ema_decay", c.ema_decay, config::Range::between(0, 0.999999));
-  r.opt("grad_accum_steps", c.grad_accum_steps, config::Range::between(1, 1 << 20));
-  r.choice("on_nonfinite", c.on_nonfinite, {"stop", "skip"});
-  r.opt("warmup_steps", c.warmup_steps, config::Range::at_least(0));
-  r.opt("grad_clip", c.grad_clip, config::Range::at_least(0));
-  r.opt("log_every", c.log_every, config::Range::between(1, 1e12));
-  r.opt("eval_every", c.eval_every, config::Range::between(1, 1e12));
-  r.opt("checkpoint_every", c.checkpoint_every, config::Range::between(1, 1e12));
   r.finish();
 }
 
@@ -119,21 +96,72 @@ void MlpRegressionTask::parse(config::Reader& root) {
 
 namespace {
 
-double evaluate_mse(Mlp& net, const torch::Tensor& x, const torch::Tensor& y) {
-  MMREF_NVTX_RANGE("eval");
-  torch::NoGradGuard ng;
-  net->eval();
-  const double mse = torch::mse_loss(net->forward(x), y).item<double>();
-  net->train();
-  return mse;
+// Predictions against targets on the validation set as a 256 x 256 scatter plot (white background,
+// grey diagonal y = x, one dark dot per sample): the task's sample image.
+at::Tensor scatter_plot(const at::Tensor& pred, const at::Tensor& target) {
+  constexpr int64_t S = 256;
+  at::Tensor img = at::ones({3, S, S}, at::kFloat);
+  const at::Tensor p = pred.reshape({-1}).to(at::kFloat).cpu(), t = target.reshape({-1}).to(at::kFloat).cpu();
+  const double lo = std::min(p.min().item<double>(), t.min().item<double>());
+  const double hi = std::max(p.max().item<double>(), t.max().item<double>());
+  const double span = hi > lo ? hi - lo : 1.0;
+  auto a = img.accessor<float, 3>();
+  for (int64_t i = 0; i < S; ++i) {
+    for (int c = 0; c < 3; ++c) a[c][S - 1 - i][i] = 0.75f;
+  }
+  const auto pa = p.accessor<float, 1>(), ta = t.accessor<float, 1>();
+  for (int64_t k = 0; k < p.size(0); ++k) {
+    const auto x = static_cast<int64_t>((ta[k] - lo) / span * (S - 3)) + 1;  // target on x
+    const auto y = S - 2 - static_cast<int64_t>((pa[k] - lo) / span * (S - 3));
+    for (int64_t dy = -1; dy <= 1; ++dy) {
+      for (int64_t dx = -1; dx <= 1; ++dx) {
+        a[0][y + dy][x + dx] = 0.1f, a[1][y + dy][x + dx] = 0.2f, a[2][y + dy][x + dx] = 0.6f;
+      }
+    }
+  }
+  return img;
 }
+
+// The engine's view of this task: the MLP, a batch drawn from (seed, step, micro), validation MSE.
+class MlpTrainTask : public TrainTask {
+ public:
+  MlpTrainTask(Mlp net, const data::RegressionData& d, int64_t batch_size, int64_t seed)
+      : net_(std::move(net)), d_(d), batch_(batch_size), seed_(seed) {}
+  std::string name() const override { return "mlp_regression"; }
+  torch::nn::Module& model() override { return *net_; }
+
+  TaskLoss loss(const MicroBatch& mb) override {
+    // The global batch (batch_size x world samples) depends only on (seed, step, micro); rank r takes
+    // rows [r B, (r+1) B). One process with batch 2B draws the same 2B rows as two with batch B.
+    // Micro-batch 0 keeps the single-batch seed, so grad_accum_steps 1 reproduces earlier runs.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(
+        static_cast<uint64_t>(seed_) * 1000003ULL + static_cast<uint64_t>(mb.step) +
+        static_cast<uint64_t>(mb.micro) * 0x9E3779B97F4A7C15ULL);
+    const int64_t n = d_.x_train.size(0);
+    const torch::Tensor all = at::randint(n, {batch_ * mb.world}, gen, torch::kLong);  // (B * world,)
+    const torch::Tensor idx = all.narrow(0, batch_ * mb.rank, batch_);                  // (B,)
+    const torch::Tensor pred = net_->forward(d_.x_train.index_select(0, idx));          // (B, 1)
+    return {torch::mse_loss(pred, d_.y_train.index_select(0, idx)), {}};
+  }
+
+  Metrics validate() override { return {{"mse", torch::mse_loss(net_->forward(d_.x_val), d_.y_val).item<double>()}}; }
+
+  bool makes_samples() const override { return true; }
+  void sample(SampleWriter& out) override { out.image("val_pred_vs_target", scatter_plot(net_->forward(d_.x_val), d_.y_val)); }
+
+ private:
+  Mlp net_;
+  const data::RegressionData& d_;
+  int64_t batch_, seed_;
+};
 
 }  // namespace
 
 nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   auto& log = ctx.run.log();
   bool generated = false;
-  const data::RegressionData d = data::load_or_make_regression(data, &generated);
+  data::RegressionData d;
+  rank0_first(ctx.dist, [&] { d = data::load_or_make_regression(data, &generated); });
   log.info("data: {} ({} train, {} val samples, dim {}){}", data.path, d.x_train.size(0),
            d.x_val.size(0), d.x_train.size(1), generated ? ", generated now" : "");
 
@@ -162,168 +190,38 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
     if (frozen == 0) throw ConfigError(fmt::format("finetune.freeze: '{}' matches no parameter", finetune.freeze));
     log.info("finetune: {} parameter tensors frozen by '{}'", frozen, finetune.freeze);
   }
-  const std::vector<torch::Tensor> trainable = models::trainable_parameters(*net);
-  std::vector<std::pair<std::string, torch::Tensor>> named;
-  for (const auto& item : net->named_parameters()) named.emplace_back(item.key(), item.value());
-  OptimizerConfig oc;
-  oc.kind = train.optimizer;
-  oc.weight_decay = train.weight_decay;
-  const ParamGroups groups = split_param_groups(named, "", finetune.head_regex, finetune.head_lr_mult);
-  std::unique_ptr<torch::optim::Optimizer> opt_ptr = make_optimizer(oc, groups, train.lr);
-  torch::optim::Optimizer& opt = *opt_ptr;
-  LrScheduleConfig sched;
-  sched.kind = train.schedule, sched.warmup_steps = train.warmup_steps, sched.total_steps = train.steps;
-  sched.min_lr_ratio = train.min_lr_ratio;
-  std::unique_ptr<Ema> ema;
-  if (train.ema_decay > 0) ema = std::make_unique<Ema>(*net, train.ema_decay);
-  CheckpointManager ckpts(ctx.run.checkpoint_dir(), ctx.experiment.run.keep_checkpoints);
-  int64_t start = 0;
-  if (!ctx.resume_from.empty()) {
-    Checkpoint ck = load_checkpoint(ctx.resume_from);
-    ck.load_module("model", *net);
-    ck.load_optimizer(train.optimizer, opt);
-    if (ema) ema->load_from(ck);
-    ck.load_cpu_rng();
-    start = ck.step;
-    log.info("resumed from {} at step {}", ctx.resume_from, start);
-  }
-  int64_t params = 0;
-  for (const auto& p : net->parameters()) params += p.numel();
-  const int64_t trainable_count = models::count_trainable(*net);
-  log.info("model: MLP {} layers, hidden {}, {} parameters; {} steps, batch {}, {} threads",
-           model.layers, model.hidden, params, train.steps, train.batch_size, ctx.threads);
+  log.info("model: MLP {} layers, hidden {}; {} steps, batch {}, {} threads", model.layers, model.hidden,
+           train.steps, train.batch_size, ctx.threads);
 
-  auto save = [&](int64_t step) {
-    MMREF_NVTX_RANGE("checkpoint");
-    Checkpoint ck;
-    ck.step = step;
-    ck.add_module("model", *net);
-    ck.add_optimizer(train.optimizer, opt);
-    if (ema) ema->add_to(ck);
-    ck.add_cpu_rng();
-    ck.meta["task"] = "mlp_regression";
-    ck.meta["data_position"] = step;  // batches are a pure function of (seed, step)
-    // The schedule is a pure function of the step; its parameters are recorded so a resume can check them.
-    ck.meta["lr_schedule"] = schedule_json(sched, train.lr);
-    return ckpts.save(ck);
-  };
+  TrainerConfig tc = train;
+  tc.head_regex = finetune.head_regex;
+  tc.head_lr_mult = finetune.head_lr_mult;
+  Trainer trainer(tc, ctx);
+  MlpTrainTask task(net, d, train.batch_size, ctx.experiment.runtime.seed);
+  const TrainResult r = trainer.fit(task);
 
-  ProgressBar::Options popt;
-  popt.total = train.steps;
-  popt.label = "train";
-  popt.plain_interval_s = ctx.experiment.run.progress_interval_s;
-  ProgressBar bar(popt);
-  const int64_t n_train = d.x_train.size(0);
-  double last_loss = NAN, last_val = NAN, grad_norm = 0.0;
-  std::string last_ckpt;
-  const auto t0 = std::chrono::steady_clock::now();
-  StopSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint, exit 130
-  int64_t skipped_steps = 0;  // non-finite steps skipped (on_nonfinite: skip)
-  for (int64_t step = start; step < train.steps; ++step) {
-    MMREF_NVTX_RANGE("train_step");
-    const double lr = lr_at(sched, train.lr, step);
-    set_lr(opt, lr, groups);
-    // Batch indices depend only on (seed, step, micro-batch): the data position is the step, resume is
-    // exact. Micro-batch 0 keeps the single-batch seed, so grad_accum_steps 1 reproduces earlier runs.
-    opt.zero_grad();
-    double loss_sum = 0;
-    bool nonfinite = false;
-    std::string what;
-    for (int64_t micro = 0; micro < train.grad_accum_steps && !nonfinite; ++micro) {
-      auto gen = at::make_generator<at::CPUGeneratorImpl>(
-          static_cast<uint64_t>(ctx.experiment.runtime.seed) * 1000003ULL + static_cast<uint64_t>(step) +
-          static_cast<uint64_t>(micro) * 0x9E3779B97F4A7C15ULL);
-      const torch::Tensor idx = at::randint(n_train, {train.batch_size}, gen, torch::kLong);  // (B,)
-      const torch::Tensor pred = net->forward(d.x_train.index_select(0, idx));               // (B, 1)
-      const torch::Tensor loss =
-          torch::mse_loss(pred, d.y_train.index_select(0, idx)) / static_cast<double>(train.grad_accum_steps);
-      const double l = loss.item<double>();
-      if (!std::isfinite(l)) {
-        nonfinite = true, what = fmt::format("loss is {}", l);
-        break;
-      }
-      loss.backward();
-      loss_sum += l;
-    }
-    last_loss = nonfinite ? NAN : loss_sum;
-    if (!nonfinite) {
-      // The global gradient norm is always computed (and logged); it clips only when grad_clip > 0.
-      grad_norm = torch::nn::utils::clip_grad_norm_(
-          trainable, train.grad_clip > 0 ? train.grad_clip : std::numeric_limits<double>::infinity());
-      if (!std::isfinite(grad_norm)) nonfinite = true, what = fmt::format("gradient norm is {}", grad_norm);
-    }
-    if (nonfinite) {
-      if (train.on_nonfinite == "stop") {
-        throw Error(fmt::format(
-            "step {}: {}; training stopped. Last good checkpoint: {}. Lower train.lr or check the data "
-            "(or set train.on_nonfinite: skip)",
-            step + 1, what, last_ckpt.empty() ? "none written yet" : last_ckpt));
-      }
-      ++skipped_steps;
-      opt.zero_grad();
-      if (skipped_steps <= 10 || skipped_steps % 100 == 0) {  // no log flood from a diverged run
-        log.warn("step {}: {}; step skipped ({} so far)", step + 1, what, skipped_steps);
-      }
-    } else {
-      opt.step();
-    }
-    if (ema && !nonfinite) ema->update(*net);
-    const int64_t done = step + 1;
-    bar.update(done, {{"loss", last_loss}, {"lr", lr}});
-    if (done % train.log_every == 0 || done == train.steps) {
-      ctx.run.log_metrics(done, "train", {{"loss", last_loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                                          {"skipped_steps", static_cast<double>(skipped_steps)}});
-    }
-    if (done % train.eval_every == 0 || done == train.steps) {
-      last_val = evaluate_mse(net, d.x_val, d.y_val);
-      ctx.run.log_metrics(done, "val", {{"mse", last_val}});
-    }
-    if (done % train.checkpoint_every == 0 || done == train.steps) last_ckpt = save(done);
-    if (stop.requested() && done < train.steps) {
-      if (last_ckpt.empty() || last_ckpt.find(fmt::format("{:08d}", done)) == std::string::npos) last_ckpt = save(done);
-      bar.finish();
-      log.info("signal {} at step {}: checkpoint {}", stop.signal_number(), done, last_ckpt);
-      throw Interrupted(fmt::format("interrupted at step {} of {}: checkpoint {} written; continue with "
-                                    "--resume auto",
-                                    done, train.steps, last_ckpt));
-    }
-  }
-  bar.finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (std::isnan(last_val)) last_val = evaluate_mse(net, d.x_val, d.y_val);
-  const double var = d.y_val.var(/*unbiased=*/false).item<double>();
-  const int64_t steps_run = train.steps - start;
-  nlohmann::json s;
+  nlohmann::json s = r.to_json();
   s["task"] = "mlp_regression";
   s["steps"] = train.steps;
-  s["steps_run"] = steps_run;
-  s["final_train_loss"] = last_loss;
-  s["val_mse"] = last_val;
-  s["val_r2"] = 1.0 - last_val / var;  // fraction of variance explained
-  s["steps_per_s"] = secs > 0 ? steps_run / secs : 0.0;
   s["threads"] = ctx.threads;
-  if (ema) {
-    // The EMA weights' validation error, on a copy so the returned model stays the trained one.
-    Mlp averaged(d.x_train.size(1), 1, model);
-    if (finetune.lora.r > 0) models::apply_lora(*averaged, finetune.lora);
-    ema->copy_to(*averaged);
-    s["val_mse_ema"] = evaluate_mse(averaged, d.x_val, d.y_val);
-  }
   s["optimizer"] = train.optimizer;
-  s["skipped_steps"] = skipped_steps;
   s["schedule"] = train.schedule;
-  s["parameters"] = params;
-  s["trainable_parameters"] = trainable_count;
-  if (finetune.lora.r > 0) {
+  double val = NAN;
+  for (const auto& [k, v] : r.last_val) {
+    if (k == "mse") val = v;
+  }
+  const double var = d.y_val.var(/*unbiased=*/false).item<double>();
+  s["val_r2"] = 1.0 - val / var;  // fraction of variance explained
+  if (finetune.lora.r > 0 && ctx.run.primary()) {
     const std::string adapter_dir = ctx.run.dir() + "/adapter";
     models::save_lora_adapter(*net, finetune.lora, adapter_dir);
     s["adapter"] = adapter_dir;
     log.info("finetune: LoRA adapter (PEFT format) in {}", adapter_dir);
   }
-  s["checkpoint"] = last_ckpt.empty() ? nlohmann::json(nullptr) : nlohmann::json(last_ckpt);
   s["data"] = {{"path", data.path}, {"generated", generated}};
-  log.info("val mse {:.5f} (R^2 {:.4f}); {:.1f} steps/s", last_val, 1.0 - last_val / var,
-           s["steps_per_s"].get<double>());
+  if (ctx.run.primary()) {
+    log.info("val mse {:.5f} (R^2 {:.4f}); {:.1f} steps/s", val, 1.0 - val / var, r.steps_per_s);
+  }
   return s;
 }
 

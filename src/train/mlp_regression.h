@@ -1,7 +1,8 @@
 // The built-in default experiment: an MLP fit to the synthetic regression dataset (data/regression_*).
 // Small and quick on 2 cores, yet it runs the whole path a model family takes: YAML config -> data made
-// when absent -> training with AdamW, warmup+cosine LR, gradient clipping -> metrics.jsonl, TensorBoard,
-// progress -> atomic checkpoints with exact resume -> summary.json.
+// when absent -> the training engine (trainer.h: AdamW, warmup+cosine LR, clipping, EMA, data parallel)
+// -> metrics.jsonl, TensorBoard, progress, a sample image (predictions against targets) -> atomic
+// checkpoints with exact resume -> summary.json.
 //
 //   mmref train configs/default.yaml            (see configs/default.yaml for every key)
 #pragma once
@@ -15,6 +16,7 @@
 #include "data/regression_dataset.h"
 #include "models/common/lora.h"
 #include "train/task.h"
+#include "train/trainer.h"
 
 namespace mmref::train {
 
@@ -24,23 +26,8 @@ struct MlpConfig {
   std::string activation = "silu";
 };
 
-struct RegressionTrainConfig {
-  int64_t steps = 1500;
-  int64_t batch_size = 128;
-  double lr = 3e-3;
-  double weight_decay = 0.01;  // on weights only; biases are never decayed (train/optimizer.h)
-  std::string optimizer = "adamw";  // adamw | adam | sgd (momentum 0.9)
-  std::string schedule = "cosine";  // constant | linear | cosine | exponential | noam (train/schedule.h)
-  double min_lr_ratio = 0.0;
-  double ema_decay = 0.0;  // > 0: keep an EMA of the weights (checkpointed; val_mse_ema in the summary)
-  int64_t grad_accum_steps = 1;  // micro-batches of batch_size per optimizer step (loss averaged)
-  std::string on_nonfinite = "stop";  // stop | skip: a NaN/Inf loss or gradient norm stops, or skips the step
-  int64_t warmup_steps = 50;
-  double grad_clip = 1.0;  // global-norm clip; 0 disables
-  int64_t log_every = 50;
-  int64_t eval_every = 250;
-  int64_t checkpoint_every = 500;
-};
+// The `train:` section is the engine's (trainer.h); batch_size is per process.
+using RegressionTrainConfig = TrainerConfig;
 
 // finetune: start from a base checkpoint's "model" weights; with lora_r > 0 train LoRA adapters on the
 // layers whose path fully matches target_modules (e.g. "net\\.[0-1]") and write them to <run>/adapter/ in
@@ -55,7 +42,6 @@ struct FinetuneConfig {
 
 void parse(config::Reader& r, MlpConfig& c);
 void parse(config::Reader& r, FinetuneConfig& c);
-void parse(config::Reader& r, RegressionTrainConfig& c);
 
 // y = net.L-1(act(... act(net.0(x)))): parameters "net.<i>.weight", "net.<i>.bias".
 class MlpImpl : public torch::nn::Module {

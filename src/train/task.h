@@ -16,11 +16,14 @@ class Run;
 
 namespace mmref::train {
 
+class ProcessGroup;
+
 struct TaskContext {
   const ExperimentConfig& experiment;
-  Run& run;
+  Run& run;                    // rank > 0: Run::worker() (writes nothing)
   int threads = 1;             // intra-op threads in effect
   std::string resume_from;     // checkpoint to continue from ("" = start fresh)
+  ProcessGroup* dist = nullptr;  // data parallel (distributed.h); nullptr = one process
 };
 
 class Task {
