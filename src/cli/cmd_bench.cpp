@@ -8,6 +8,11 @@
 //       2. fed: a host-side step of --step-ms per batch (the time a GPU step keeps the host thread busy;
 //          sleep, so it takes no CPU from the workers) -- wait fraction = time next() blocked / total.
 //     The loader keeps up when the wait fraction is under 10%. Prints a table, writes --json.
+//   mmref bench train-step [--hidden 512 --layers 4 --batch-size 256 --steps 300 --threads N] [--json FILE]
+//     One small model's training step three ways (src/train/step_bench.h): a bare libtorch loop, the
+//     mmref engine (Trainer), and Python eager PyTorch (benchmarks/train/train_step_torch.py under
+//     --python, default /usr/bin/python3). Prints medians, the engine's overhead over the bare loop, and
+//     Python / engine (> 1: the C++ step is faster). Bare and engine alternate over --rounds rounds.
 //   mmref bench CONFIG   YAML VRAM/latency sweeps: not in this build yet (exit 2).
 #include <chrono>
 #include <iostream>
@@ -24,6 +29,9 @@
 #include "data/dataset/manifest.h"
 #include "data/dataset/speech_dataset.h"
 #include "data/text/vocab.h"
+#include "mmref/build_info.h"
+#include "core/compat.h"
+#include "train/step_bench.h"
 
 namespace mmref::cli {
 
@@ -103,6 +111,85 @@ int run_loader(const LoaderArgs& a) {
   return 0;
 }
 
+struct StepArgs {
+  train::StepBenchConfig cfg;
+  int rounds = 3;
+  std::string python = "/usr/bin/python3";
+  std::string script;
+  bool no_python = false;
+  std::string json;
+};
+
+int run_train_step(StepArgs a) {
+  const int threads = compat::set_intra_op_threads(a.cfg.threads);
+  a.cfg.threads = threads;
+  const std::string scratch = fs::make_temp_dir("mmref_bench_step_");
+  std::vector<double> bare_medians, engine_medians;
+  for (int r = 0; r < a.rounds; ++r) {
+    bare_medians.push_back(train::median(train::time_bare_steps(a.cfg)));
+    engine_medians.push_back(train::median(train::time_engine_steps(a.cfg, scratch)));
+  }
+  std::system(("rm -rf '" + scratch + "'").c_str());
+  const double bare = train::median(bare_medians) * 1e3, engine = train::median(engine_medians) * 1e3;
+  double py = -1;
+  std::string py_note;
+  if (!a.no_python) {
+    const std::string script =
+        a.script.empty() ? std::string(MMREF_SOURCE_DIR) + "/benchmarks/train/train_step_torch.py" : a.script;
+    if (!fs::exists(script)) {
+      py_note = "skipped: no " + script + " (pass --script PATH)";
+    } else {
+      const std::string cmd = fmt::format(
+          "'{}' '{}' --input-dim {} --hidden {} --layers {} --batch-size {} --steps {} --warmup {} --threads {} 2>&1",
+          a.python, script, a.cfg.input_dim, a.cfg.hidden, a.cfg.layers, a.cfg.batch_size, a.cfg.steps,
+          a.cfg.warmup, threads);
+      std::string out;
+      if (FILE* p = ::popen(cmd.c_str(), "r")) {
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+        const int rc = ::pclose(p);
+        const auto brace = out.rfind('{');
+        if (rc == 0 && brace != std::string::npos) {
+          try {
+            py = nlohmann::json::parse(out.substr(brace)).at("median_ms").get<double>();
+            py_note = "python3-torch " + nlohmann::json::parse(out.substr(brace)).at("torch").get<std::string>();
+          } catch (const std::exception&) {
+            py_note = "skipped: unreadable output from " + script;
+          }
+        } else {
+          py_note = "skipped: " + a.python + " " + script + " failed (exit " + std::to_string(rc) + ")";
+        }
+      }
+    }
+  }
+  const double overhead = engine / bare - 1;
+  std::cout << fmt::format("bench train-step: MLP {} -> {} x {} layers -> 1, batch {}, {} threads; median ms/step over "
+                           "{} steps, {} rounds\n",
+                           a.cfg.input_dim, a.cfg.hidden, a.cfg.layers, a.cfg.batch_size, threads, a.cfg.steps,
+                           a.rounds)
+            << fmt::format("  bare libtorch loop   {:8.3f} ms\n", bare)
+            << fmt::format("  mmref engine         {:8.3f} ms   overhead {:+.1f}% (target <= 3%)\n", engine,
+                           100 * overhead);
+  if (py > 0) {
+    std::cout << fmt::format("  Python eager         {:8.3f} ms   python / engine {:.2f}x ({})\n", py, py / engine,
+                             py_note);
+  } else if (!a.no_python) {
+    std::cout << "  Python eager         " << py_note << "\n";
+  }
+  if (!a.json.empty()) {
+    nlohmann::json j = {{"input_dim", a.cfg.input_dim}, {"hidden", a.cfg.hidden},   {"layers", a.cfg.layers},
+                        {"batch_size", a.cfg.batch_size}, {"steps", a.cfg.steps},   {"rounds", a.rounds},
+                        {"threads", threads},             {"bare_ms", bare},         {"engine_ms", engine},
+                        {"engine_overhead", overhead},    {"bare_ms_rounds", bare_medians},
+                        {"engine_ms_rounds", engine_medians}};
+    if (py > 0) j["python_ms"] = py, j["python_over_engine"] = py / engine, j["python"] = py_note;
+    fs::atomic_write(a.json, j.dump(1) + "\n");
+    std::cout << "  wrote " << a.json << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 Command add_bench(CLI::App& app) {
@@ -119,8 +206,23 @@ Command add_bench(CLI::App& app) {
   loader->add_option("--step-ms", args->step_ms, "simulated training step per batch, ms")->check(CLI::NonNegativeNumber);
   loader->add_option("--sample-rate", args->sample_rate, "feature sample rate, Hz")->check(CLI::Range(8000, 48000));
   loader->add_option("--json", args->json, "write the figures to this JSON file");
-  return {sub, [args, config, loader]() -> int {  // config: CLI11 writes into it, keep it alive
+  auto step = std::make_shared<StepArgs>();
+  auto* ts = sub->add_subcommand("train-step", "One training step: bare libtorch loop vs the mmref engine vs Python eager");
+  ts->add_option("--input-dim", step->cfg.input_dim, "MLP input width")->check(CLI::PositiveNumber);
+  ts->add_option("--hidden", step->cfg.hidden, "MLP hidden width")->check(CLI::PositiveNumber);
+  ts->add_option("--layers", step->cfg.layers, "Linear layers")->check(CLI::Range(1, 64));
+  ts->add_option("--batch-size", step->cfg.batch_size, "batch")->check(CLI::PositiveNumber);
+  ts->add_option("--steps", step->cfg.steps, "timed steps per measurement")->check(CLI::PositiveNumber);
+  ts->add_option("--warmup", step->cfg.warmup, "untimed steps first")->check(CLI::NonNegativeNumber);
+  ts->add_option("--threads", step->cfg.threads, "intra-op threads (0 = libtorch's default)")->check(CLI::NonNegativeNumber);
+  ts->add_option("--rounds", step->rounds, "alternating bare/engine rounds")->check(CLI::Range(1, 100));
+  ts->add_option("--python", step->python, "python with torch for the eager peer");
+  ts->add_option("--script", step->script, "the peer script (default: the source tree's)");
+  ts->add_flag("--no-python", step->no_python, "skip the Python peer");
+  ts->add_option("--json", step->json, "write the figures to this JSON file");
+  return {sub, [args, config, loader, step, ts]() -> int {  // config: CLI11 writes into it, keep it alive
             if (loader->parsed()) return run_loader(*args);
+            if (ts->parsed()) return run_train_step(*step);
             throw UsageError(
                 "mmref bench: benchmark sweeps from a YAML config are not in this build yet (micro-benchmarks: "
                 "build/cpu/bin/mmref_bench_*; data loader: mmref bench loader MANIFEST); nothing was run");

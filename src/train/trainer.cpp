@@ -244,7 +244,8 @@ TrainResult Trainer::fit(TrainTask& task) {
       {
         compat::CudaAutocast amp(cuda_amp, amp_dtype);
         tl = task.loss({step, micro, c_.grad_accum_steps, rank, world});
-        loss = tl.loss.to(at::kFloat) / static_cast<double>(c_.grad_accum_steps);
+        loss = tl.loss.scalar_type() == at::kFloat ? tl.loss : tl.loss.to(at::kFloat);
+        if (c_.grad_accum_steps > 1) loss = loss / static_cast<double>(c_.grad_accum_steps);  // no op when 1
       }
       const double l = loss.item<double>();
       if (!std::isfinite(l) && !loss_bad) loss_bad = true, what = fmt::format("loss is {}", l);
@@ -304,9 +305,6 @@ TrainResult Trainer::fit(TrainTask& task) {
     }
     const int64_t done = step + 1;
     res.lr = lr;
-    if (c_.record_step_times) {
-      res.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count());
-    }
     bar.update(done, {{"loss", res.last_loss}, {"lr", lr}});
     if (done % c_.log_every == 0 || done == c_.steps) {
       Metrics m{{"loss", res.last_loss}, {"lr", lr}, {"grad_norm", res.grad_norm},
@@ -322,6 +320,9 @@ TrainResult Trainer::fit(TrainTask& task) {
     if ((c_.sample_every > 0 && done % c_.sample_every == 0) || done == c_.steps) samples(done);
     if ((done % c_.checkpoint_every == 0 && done != c_.steps) || (done == c_.steps && c_.checkpoint_at_end)) {
       res.last_checkpoint = save(done);
+    }
+    if (c_.record_step_times) {  // the whole step, with the engine's logging and bookkeeping
+      res.step_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - ts).count());
     }
     if (stop_now && done < c_.steps) {
       if (res.last_checkpoint.find(fmt::format("{:08d}", done)) == std::string::npos) res.last_checkpoint = save(done);

@@ -448,3 +448,16 @@ TEST_F(Cli, DataParallelSigintStopsAllWorkersAndResumes) {
   EXPECT_EQ(resumed.at("steps_run"), 10);
   EXPECT_EQ(resumed.at("world_size"), 2);
 }
+
+TEST_F(Cli, BenchTrainStepComparesBareEngineAndPythonEager) {
+  Result r = mmref("bench train-step --hidden 32 --layers 2 --batch-size 16 --steps 20 --warmup 2 --rounds 1 "
+                   "--json step.json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("overhead"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(slurp(dir_ + "/step.json"));
+  EXPECT_GT(j.at("bare_ms").get<double>(), 0);
+  EXPECT_GT(j.at("engine_ms").get<double>(), 0);
+  // Debian's python3-torch is a test dependency (scripts/install_deps.sh): the peer must have run.
+  ASSERT_TRUE(j.contains("python_ms")) << r.out;
+  EXPECT_GT(j.at("python_over_engine").get<double>(), 0);
+}
