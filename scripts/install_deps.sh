@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread
-  libyaml-cpp-dev libhdf5-dev libeigen3-dev libgloo-dev
+  libyaml-cpp-dev libhdf5-dev libeigen3-dev libgloo-dev libicu-dev zlib1g-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libavfilter-dev libavdevice-dev ffmpeg
