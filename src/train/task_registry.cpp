@@ -2,6 +2,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "train/asr_task.h"
 #include "train/mlp_regression.h"
 #include "train/task.h"
 
@@ -15,7 +16,6 @@ struct Planned {
 };
 // Families on the roadmap that do not train in this build yet: named so the error is plain about it.
 constexpr Planned kPlanned[] = {
-    {"asr_conformer", "Conformer CTC speech recognition"},
     {"diffusion_unet", "UNet image diffusion"},
     {"dit_video", "DiT video diffusion"},
     {"tts_tacotron2", "Tacotron 2 speech synthesis"},
@@ -24,10 +24,11 @@ constexpr Planned kPlanned[] = {
 
 }  // namespace
 
-std::vector<std::string> task_names() { return {"mlp_regression"}; }
+std::vector<std::string> task_names() { return {"mlp_regression", "asr_conformer"}; }
 
 std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "mlp_regression") return std::make_unique<MlpRegressionTask>();
+  if (name == "asr_conformer") return std::make_unique<AsrConformerTask>();
   for (const auto& p : kPlanned) {
     if (name == p.name) {
       throw ConfigError(fmt::format(

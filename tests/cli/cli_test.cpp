@@ -141,19 +141,33 @@ TEST_F(Cli, ConfigErrorsExitTwoWithOneLineNamingFileAndKey) {
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("train.steps: must be between 1"), std::string::npos) << r.err;
 
-  write("planned.yaml", "name: t\ntask: asr_conformer\n");
+  write("planned.yaml", "name: t\ntask: diffusion_unet\n");
   r = mmref("train planned.yaml");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("not implemented in this build"), std::string::npos) << r.err;
 }
 
 TEST_F(Cli, PlannedSubcommandsSaySoAndExitTwo) {
-  for (const char* sub : {"sample diffusion --prompt cat", "eval x.yaml", "bench x.yaml"}) {
+  for (const char* sub : {"sample diffusion --prompt cat", "bench x.yaml"}) {
     Result r = mmref(sub);
     EXPECT_EQ(r.code, 2) << sub;
     EXPECT_NE(r.err.find("nothing was run"), std::string::npos) << sub << ": " << r.err;
     EXPECT_EQ(lines(r.err), 1) << r.err;
   }
+}
+
+TEST_F(Cli, EvalConfigErrorsExitTwoNamingTheKey) {
+  Result r = mmref("eval missing.yaml");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  write("e.yaml", "eval: {out: res}\nmetrics:\n  fdi: {real: a, fake: b, weights: w}\n");
+  r = mmref("eval e.yaml");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'fid'"), std::string::npos) << r.err;
+  write("e2.yaml", "metrics:\n  wer: {references: r.txt, hypotheses: h.txt, casing: lower}\n");
+  r = mmref("eval e2.yaml");
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("e2.yaml:2"), std::string::npos) << r.err;  // file:line of the bad key
 }
 
 TEST_F(Cli, DataMakeUnknownKindListsKinds) {

@@ -34,6 +34,8 @@ struct MediaInfo {
   int sample_rate = 0, channels = 0;
   double duration_s = 0;  // container duration, else the stream's; 0 if unknown
   int width = 0, height = 0;
+  std::string pixel_format;  // e.g. "rgb24", "gray", "rgba", "yuv420p" ("" if unknown)
+  bool gray = false, has_alpha = false;  // from the pixel format: grayscale (+alpha), an alpha channel
   double fps = 0;          // average frame rate of the video stream
   int64_t num_frames = 0;  // video frames from the header, else estimated from duration * fps
   bool has_audio = false, has_video = false;

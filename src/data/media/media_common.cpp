@@ -137,6 +137,11 @@ void fill_media_info(const AVFormatContext* fmt_c, const AVStream* main, MediaIn
     info->has_video = true;
     info->width = st->codecpar->width;
     info->height = st->codecpar->height;
+    if (const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(static_cast<AVPixelFormat>(st->codecpar->format))) {
+      info->pixel_format = d->name;
+      info->has_alpha = (d->flags & AV_PIX_FMT_FLAG_ALPHA) != 0;
+      info->gray = d->nb_components <= 2 && !(d->flags & AV_PIX_FMT_FLAG_PAL);
+    }
     const AVRational r = st->avg_frame_rate.num > 0 ? st->avg_frame_rate : st->r_frame_rate;
     info->fps = r.num > 0 && r.den > 0 ? av_q2d(r) : 0;
     const double dur = st->duration != AV_NOPTS_VALUE && st->duration > 0

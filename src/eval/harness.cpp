@@ -1,0 +1,791 @@
+// The evaluation harness; see harness.h.
+#include "eval/harness.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include <ATen/Functions.h>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <torch/utils.h>
+
+#include "core/compat.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/state_dict.h"
+#include "data/dataset/manifest.h"
+#include "data/media/audio_io.h"
+#include "eval/frechet.h"
+#include "eval/image_set.h"
+#include "eval/inception_features.h"
+#include "eval/pitch.h"
+#include "eval/result.h"
+#include "eval/speech_quality.h"
+#include "eval/wer.h"
+#include "mmref/build_info.h"
+#include "models/clip/clip_model.h"
+#include "models/clip/clip_tokenizer.h"
+#include "models/inception/fid_inception.h"
+
+namespace mmref::eval {
+
+namespace stdfs = std::filesystem;
+
+namespace {
+
+struct PerSample {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+};
+
+struct Ctx {
+  std::string out;
+  int64_t batch_size = 32;
+  int64_t bootstrap = 1000;
+  uint64_t seed = 0;
+  std::string cache_dir;
+  std::map<std::string, models::FidInceptionV3> inception;  // by weights path
+  std::map<std::string, std::string> sha;                   // by weights path
+
+  void note(const std::string& s) const { std::cerr << "mmref eval: " << s << std::endl; }
+  const std::string& hash(const std::string& path) {
+    auto it = sha.find(path);
+    if (it == sha.end()) it = sha.emplace(path, sha256_file(path)).first;
+    return it->second;
+  }
+  models::FidInceptionV3& net(const std::string& weights) {
+    auto it = inception.find(weights);
+    if (it == inception.end()) {
+      models::FidInceptionV3 n;
+      n->load(weights);
+      it = inception.emplace(weights, n).first;
+    }
+    return it->second;
+  }
+};
+
+using Job = std::function<std::vector<MetricResult>(Ctx&, PerSample&)>;
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+std::string num(double v) { return fmt::format("{:.10g}", v); }
+
+void require_file(const std::string& key, const std::string& path) {
+  if (path.empty()) throw ConfigError(fmt::format("{}: required (a file path)", key));
+  if (!fs::exists(path)) MMREF_FAIL("{}: '{}' does not exist", key, path);
+}
+
+bool is_stats_file(const std::string& p) {
+  return p.size() > 4 && p.compare(p.size() - 4, 4, ".npz") == 0;
+}
+
+// ---- image metrics ----
+
+struct InceptionSpec {
+  std::string weights, resize = "legacy";
+  models::FidResize mode = models::FidResize::kLegacyBilinear;
+};
+
+void parse_inception(config::Reader& r, InceptionSpec& s) {
+  r.req("weights", s.weights);
+  r.choice("resize", s.resize, {"legacy", "antialias"});
+  s.mode = parse_resize(s.resize);
+}
+
+InceptionFeatures features_of(Ctx& ctx, const InceptionSpec& spec, const std::string& where, const char* role,
+                              bool logits, nlohmann::json& settings) {
+  const ImageSet set = ImageSet::open(where);
+  InceptionRunOptions o;
+  o.weights_sha256 = ctx.hash(spec.weights);
+  o.resize = spec.mode;
+  o.batch_size = ctx.batch_size;
+  o.cache_dir = ctx.cache_dir;
+  o.want_logits = logits;
+  ctx.note(fmt::format("{}: {} images from {}", role, set.size(), set.source()));
+  InceptionFeatures f = extract_inception(set, ctx.net(spec.weights), o);
+  if (set.grayscale_converted() > 0) {
+    ctx.note(fmt::format("warning: {}: {} grayscale images were converted to RGB (gray replicated)", where,
+                         set.grayscale_converted()));
+  }
+  if (set.alpha_dropped() > 0) {
+    ctx.note(fmt::format("warning: {}: {} images had an alpha channel, which was dropped (not composited)", where,
+                         set.alpha_dropped()));
+  }
+  settings[std::string("n_") + role] = set.size();
+  settings[std::string(role) + "_cache_hits"] = f.cache_hits;
+  settings[std::string(role) + "_images_per_s"] = f.seconds > 0 ? set.size() / f.seconds : 0.0;
+  if (set.grayscale_converted() > 0) settings[std::string(role) + "_grayscale_converted"] = set.grayscale_converted();
+  if (set.alpha_dropped() > 0) settings[std::string(role) + "_alpha_dropped"] = set.alpha_dropped();
+  return f;
+}
+
+Job parse_fid(config::Reader& r, const std::string& name) {
+  std::string real, fake, save_real, save_fake;
+  int64_t bootstrap = 0;
+  InceptionSpec spec;
+  r.req("real", real);
+  r.req("fake", fake);
+  const bool need_net = !is_stats_file(real) || !is_stats_file(fake);
+  if (need_net) {
+    parse_inception(r, spec);
+  } else {
+    r.opt("weights", spec.weights);
+    r.choice("resize", spec.resize, {"legacy", "antialias"});
+  }
+  r.opt("save_real_stats", save_real);
+  r.opt("save_fake_stats", save_fake);
+  r.opt("bootstrap", bootstrap, config::Range::between(0, 100000));
+  r.finish();
+  return [=](Ctx& ctx, PerSample&) {
+    if (need_net) require_file(name + ".weights", spec.weights);
+    nlohmann::json settings{{"real", real}, {"fake", fake}, {"resize", spec.resize},
+                            {"feature", "pool3 2048 (pytorch-fid FID Inception-v3)"}};
+    if (!spec.weights.empty()) settings["weights"] = spec.weights, settings["weights_sha256"] = ctx.hash(spec.weights);
+    at::Tensor fake_feats;
+    auto stats_of = [&](const std::string& where, const char* role, const std::string& save) {
+      if (is_stats_file(where)) {
+        FeatureStats s = load_feature_stats(where);
+        settings[std::string(role) + "_stats"] = "precomputed (pytorch-fid .npz)";
+        return s;
+      }
+      InceptionFeatures f = features_of(ctx, spec, where, role, false, settings);
+      FeatureStats s = compute_feature_stats(f.pool3, where);
+      if (!s.warning.empty()) ctx.note(fmt::format("warning: {} set '{}': {}", role, where, s.warning));
+      if (!save.empty()) save_feature_stats(save, s), ctx.note(fmt::format("wrote {} statistics to {}", role, save));
+      if (std::string(role) == "fake") fake_feats = f.pool3;
+      return s;
+    };
+    const FeatureStats a = stats_of(real, "real", save_real);
+    const FeatureStats b = stats_of(fake, "fake", save_fake);
+    const FrechetResult fr = frechet_distance(a, b);
+    MetricResult m;
+    m.metric = "fid";
+    m.value = fr.value;
+    m.n = b.n;
+    settings["sqrtm_path"] = fr.path;
+    if (!fr.reason.empty()) settings["sqrtm_reason"] = fr.reason;
+    m.settings = settings;
+    m.extra = {{"mean_term", fr.mean_term}, {"trace_term", fr.tr_sigma1 + fr.tr_sigma2 - 2 * fr.tr_covmean}};
+    if (bootstrap > 0 && fake_feats.defined()) {
+      // Resample the generated set's images; the reference statistics stay fixed.
+      m.ci = bootstrap_ci(
+          fake_feats.size(0),
+          [&](const std::vector<int64_t>& idx) {
+            const at::Tensor rows = fake_feats.index_select(0, at::tensor(idx, at::kLong));
+            return frechet_distance(a, compute_feature_stats(rows, fake)).value;
+          },
+          bootstrap, 0.95, ctx.seed);
+    }
+    return std::vector<MetricResult>{m};
+  };
+}
+
+Job parse_kid(config::Reader& r, const std::string&) {
+  std::string real, fake;
+  InceptionSpec spec;
+  KidOptions ko;
+  r.req("real", real);
+  r.req("fake", fake);
+  parse_inception(r, spec);
+  r.opt("subsets", ko.subsets, config::Range::between(1, 1e7));
+  r.opt("subset_size", ko.subset_size, config::Range::between(2, 1e9));
+  r.opt("degree", ko.degree, config::Range::between(1, 10));
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    nlohmann::json settings{{"real", real},           {"fake", fake},
+                            {"resize", spec.resize},  {"weights", spec.weights},
+                            {"subsets", ko.subsets},  {"degree", ko.degree},
+                            {"kernel", "(x.y/d + 1)^degree, unbiased MMD^2 (torch-fidelity)"}};
+    require_file("kid.weights", spec.weights);
+    settings["weights_sha256"] = ctx.hash(spec.weights);
+    const InceptionFeatures a = features_of(ctx, spec, real, "real", false, settings);
+    const InceptionFeatures b = features_of(ctx, spec, fake, "fake", false, settings);
+    const KidResult k = kernel_inception_distance(a.pool3, b.pool3, ko);
+    MetricResult m;
+    m.metric = "kid";
+    m.value = k.mean;
+    m.n = b.pool3.size(0);
+    settings["subset_size"] = k.subset_size;
+    m.settings = settings;
+    m.extra = {{"std", k.std}};
+    ps.columns = {"subset", "mmd2"};
+    for (size_t i = 0; i < k.values.size(); ++i) ps.rows.push_back({std::to_string(i), num(k.values[i])});
+    return std::vector<MetricResult>{m};
+  };
+}
+
+Job parse_is(config::Reader& r, const std::string&) {
+  std::string images;
+  InceptionSpec spec;
+  int64_t splits = 10;
+  r.req("images", images);
+  parse_inception(r, spec);
+  r.opt("splits", splits, config::Range::between(1, 1000));
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    require_file("is.weights", spec.weights);
+    nlohmann::json settings{{"images", images}, {"resize", spec.resize}, {"weights", spec.weights},
+                            {"weights_sha256", ctx.hash(spec.weights)}, {"splits", splits},
+                            {"logits", "1008-way fc of the FID Inception (torch-fidelity's isc)"}};
+    if (!ctx.net(spec.weights)->has_logits()) {
+      MMREF_FAIL("is: '{}' has no fc.weight/fc.bias; the Inception Score needs the full pt_inception-2015-12-05 "
+                 "file",
+                 spec.weights);
+    }
+    const InceptionFeatures f = features_of(ctx, spec, images, "images", true, settings);
+    const InceptionScoreResult s = inception_score(f.logits, splits);
+    MetricResult m;
+    m.metric = "inception_score";
+    m.value = s.mean;
+    m.n = f.logits.size(0);
+    m.settings = settings;
+    m.extra = {{"std", s.std}};
+    ps.columns = {"split", "is"};
+    for (size_t i = 0; i < s.per_split.size(); ++i) ps.rows.push_back({std::to_string(i), num(s.per_split[i])});
+    return std::vector<MetricResult>{m};
+  };
+}
+
+// Captions for a set: JSONL {"path"|"image", "text"} matched by file name, or text lines in set order.
+std::vector<std::string> captions_for(const std::string& file, const std::vector<std::string>& paths) {
+  std::ifstream in(file);
+  if (!in) MMREF_FAIL("captions '{}': cannot open", file);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(l);
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  std::vector<std::string> out;
+  const bool jsonl = !lines.empty() && !lines[0].empty() && lines[0][0] == '{';
+  if (jsonl) {
+    std::map<std::string, std::string> by_name;
+    for (size_t i = 0; i < lines.size(); ++i) {
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(lines[i]);
+      } catch (const std::exception& e) {
+        MMREF_FAIL("captions '{}':{}: not JSON: {}", file, i + 1, e.what());
+      }
+      const std::string p = j.value("path", j.value("image", ""));
+      if (p.empty() || !j.contains("text")) MMREF_FAIL("captions '{}':{}: needs \"path\" (or \"image\") and \"text\"", file, i + 1);
+      by_name[stdfs::path(p).filename().string()] = j.at("text").get<std::string>();
+    }
+    for (const auto& p : paths) {
+      auto it = by_name.find(stdfs::path(p).filename().string());
+      if (it == by_name.end()) MMREF_FAIL("captions '{}': no caption for '{}'", file, p);
+      out.push_back(it->second);
+    }
+  } else {
+    if (lines.size() != paths.size()) {
+      MMREF_FAIL("captions '{}': {} lines for {} images/videos (one caption per line, in sorted file order)", file,
+                 lines.size(), paths.size());
+    }
+    out = lines;
+  }
+  return out;
+}
+
+Job parse_clip(config::Reader& r, const std::string&) {
+  std::string images, captions, weights, vocab;
+  int64_t text_heads = 0, frame_stride = 1;
+  bool temporal = true;
+  r.req("images", images);
+  r.req("captions", captions);
+  r.req("weights", weights);
+  r.req("vocab", vocab);
+  r.opt("text_heads", text_heads, config::Range::between(0, 1024));
+  r.opt("frame_stride", frame_stride, config::Range::between(1, 100000));
+  r.opt("temporal", temporal);
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    require_file("clip_score.weights", weights);
+    require_file("clip_score.vocab", vocab);
+    const auto sd = models::clip_openai_state_dict(load_weights(weights));
+    models::ClipModel model(models::ClipConfig::infer(sd, text_heads));
+    model->load(sd);
+    const models::ClipTokenizer tok(vocab);
+    ImageSetOptions so;
+    so.frame_stride = frame_stride;
+    const ImageSet set = ImageSet::open(images, so);
+    const int64_t res = model->config().image_resolution;
+    torch::NoGradGuard ng;
+    // Image embeddings, L2-normalised, in batches.
+    std::vector<at::Tensor> emb;
+    for (int64_t b = 0; b < set.size(); b += ctx.batch_size) {
+      std::vector<at::Tensor> pre;
+      for (const auto& im : set.load(b, ctx.batch_size)) pre.push_back(models::clip_preprocess(im.unsqueeze(0), res));
+      at::Tensor e = model->encode_image(at::cat(pre, 0));
+      emb.push_back(e / e.norm(2, -1, true));
+    }
+    const at::Tensor img = at::cat(emb, 0);  // (N, E)
+    std::vector<std::string> units;          // one caption per image, or per video
+    std::vector<std::vector<int64_t>> groups;
+    if (set.is_video()) {
+      groups = set.videos();
+      for (const auto& g : groups) units.push_back(set.items()[static_cast<size_t>(g.front())].path);
+    } else {
+      for (int64_t i = 0; i < set.size(); ++i) units.push_back(set.items()[static_cast<size_t>(i)].path), groups.push_back({i});
+    }
+    const std::vector<std::string> caps = captions_for(captions, units);
+    at::Tensor txt = model->encode_text(tok.tokenize(caps));
+    txt = txt / txt.norm(2, -1, true);
+    std::vector<double> score(units.size()), temporal_cos;
+    ps.columns = {"item", "caption", "clip_score"};
+    if (set.is_video() && temporal) ps.columns.push_back("temporal_consistency");
+    for (size_t u = 0; u < units.size(); ++u) {
+      double s = 0;
+      for (int64_t i : groups[u]) s += std::max(0.0, 100.0 * (img[i] * txt[static_cast<int64_t>(u)]).sum().item<double>());
+      score[u] = s / static_cast<double>(groups[u].size());
+      std::vector<std::string> row{units[u], caps[u], num(score[u])};
+      if (set.is_video() && temporal) {
+        double c = 0;
+        for (size_t k = 1; k < groups[u].size(); ++k) c += (img[groups[u][k]] * img[groups[u][k - 1]]).sum().item<double>();
+        temporal_cos.push_back(groups[u].size() > 1 ? c / static_cast<double>(groups[u].size() - 1) : NAN);
+        row.push_back(num(temporal_cos.back()));
+      }
+      ps.rows.push_back(std::move(row));
+    }
+    auto mean_of = [](const std::vector<double>& v, const std::vector<int64_t>& idx) {
+      double s = 0;
+      int64_t n = 0;
+      for (int64_t i : idx) {
+        if (std::isfinite(v[static_cast<size_t>(i)])) s += v[static_cast<size_t>(i)], ++n;
+      }
+      return n ? s / static_cast<double>(n) : NAN;
+    };
+    std::vector<int64_t> all(units.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+    nlohmann::json settings{{"images", images},
+                            {"captions", captions},
+                            {"weights", weights},
+                            {"weights_sha256", ctx.hash(weights)},
+                            {"vocab", vocab},
+                            {"image_resolution", res},
+                            {"score", "100 * max(cos(image, text), 0), averaged"},
+                            {"preprocess", "bicubic antialiased resize of the short side, center crop, CLIP mean/std"}};
+    if (set.is_video()) settings["video"] = "per-frame scores averaged per video", settings["frame_stride"] = frame_stride;
+    std::vector<MetricResult> out;
+    MetricResult m;
+    m.metric = "clip_score";
+    m.value = mean_of(score, all);
+    m.n = static_cast<int64_t>(units.size());
+    m.settings = settings;
+    m.ci = bootstrap_ci(m.n, [&](const std::vector<int64_t>& idx) { return mean_of(score, idx); }, ctx.bootstrap, 0.95,
+                        ctx.seed);
+    out.push_back(m);
+    if (!temporal_cos.empty()) {
+      MetricResult t;
+      t.metric = "clip_temporal_consistency";
+      t.value = mean_of(temporal_cos, all);
+      t.n = m.n;
+      t.settings = settings;
+      t.settings["score"] = "mean cosine of consecutive frames' CLIP image embeddings";
+      t.ci = bootstrap_ci(t.n, [&](const std::vector<int64_t>& idx) { return mean_of(temporal_cos, idx); }, ctx.bootstrap,
+                          0.95, ctx.seed);
+      out.push_back(t);
+    }
+    return out;
+  };
+}
+
+// ---- text metrics ----
+
+struct Utterances {
+  std::vector<std::string> ids, texts;
+};
+
+Utterances read_texts(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) MMREF_FAIL("'{}': cannot open the transcript file", file);
+  Utterances u;
+  std::string first;
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) {
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    lines.push_back(l);
+  }
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  const bool jsonl = !lines.empty() && !lines[0].empty() && lines[0][0] == '{';
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (!jsonl) {
+      u.ids.push_back(std::to_string(i + 1)), u.texts.push_back(lines[i]);
+      continue;
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(lines[i]);
+    } catch (const std::exception& e) {
+      MMREF_FAIL("'{}':{}: not JSON: {}", file, i + 1, e.what());
+    }
+    if (!j.contains("text") || !j["text"].is_string()) MMREF_FAIL("'{}':{}: no \"text\" string", file, i + 1);
+    u.ids.push_back(j.value("id", j.value("path", std::to_string(i + 1))));
+    u.texts.push_back(j["text"].get<std::string>());
+  }
+  return u;
+}
+
+Job parse_wer(config::Reader& r, const std::string& name, bool chars) {
+  std::string refs, hyps;
+  WerNormalization norm;
+  r.req("references", refs);
+  r.req("hypotheses", hyps);
+  parse(r, norm);  // finishes r
+  return [=](Ctx& ctx, PerSample& ps) {
+    const Utterances ref = read_texts(refs);
+    Utterances hyp = read_texts(hyps);
+    if (ref.texts.size() != hyp.texts.size()) {
+      MMREF_FAIL("{}: {} has {} utterances but {} has {}; the sets must pair one to one", name, refs,
+                 ref.texts.size(), hyps, hyp.texts.size());
+    }
+    // Pair by id when both files name their utterances, else by line.
+    std::map<std::string, size_t> pos;
+    for (size_t i = 0; i < hyp.ids.size(); ++i) pos[hyp.ids[i]] = i;
+    bool by_id = pos.size() == hyp.ids.size();
+    for (const auto& id : ref.ids) by_id = by_id && pos.count(id);
+    std::vector<std::string> h(ref.texts.size());
+    for (size_t i = 0; i < ref.texts.size(); ++i) h[i] = by_id ? hyp.texts[pos[ref.ids[i]]] : hyp.texts[i];
+    const TextTransform t = chars ? make_char_transform(norm) : make_word_transform(norm);
+    std::vector<ErrorCounts> utt;
+    MetricResult m;
+    std::string alignment;
+    if (chars) {
+      const CharacterOutput o = process_characters(ref.texts, h, t, t);
+      m = to_metric_result(o), utt = o.utterances, alignment = visualize_alignment(o, {true, false, {}});
+    } else {
+      const WordOutput o = process_words(ref.texts, h, t, t);
+      m = to_metric_result(o), utt = o.utterances, alignment = visualize_alignment(o, {true, false, {}});
+    }
+    m.settings = {{"references", refs},
+                  {"hypotheses", hyps},
+                  {"paired_by", by_id ? "id" : "line"},
+                  {"case", norm.letter_case == WerNormalization::Case::kLower ? "lower" : "keep"},
+                  {"remove_punctuation", norm.remove_punctuation},
+                  {"normalize_whitespace", norm.normalize_whitespace},
+                  {"expand_numbers", norm.expand_numbers},
+                  {"corpus_level", "summed edits over summed reference units (jiwer)"}};
+    m.ci = bootstrap_ci(static_cast<int64_t>(utt.size()),
+                        [&](const std::vector<int64_t>& idx) { return error_rates(sum_counts(utt, idx)).wer; },
+                        ctx.bootstrap, 0.95, ctx.seed);
+    ps.columns = {"id", "reference", "hypothesis", chars ? "cer" : "wer", "hits", "substitutions", "deletions",
+                  "insertions"};
+    for (size_t i = 0; i < utt.size(); ++i) {
+      const ErrorCounts& c = utt[i];
+      ps.rows.push_back({ref.ids[i], ref.texts[i], h[i], num(error_rates(c).wer), std::to_string(c.hits),
+                         std::to_string(c.substitutions), std::to_string(c.deletions), std::to_string(c.insertions)});
+    }
+    const std::string ap = fmt::format("{}/per_sample/{}.alignment.txt", ctx.out, name);
+    fs::atomic_write(ap, alignment);
+    m.settings["alignment_file"] = ap;
+    return std::vector<MetricResult>{m};
+  };
+}
+
+// ---- speech signal metrics ----
+
+Job parse_speech(config::Reader& r, const std::string& name) {
+  std::string ref_dir, syn_dir;
+  std::vector<std::string> measures{"mcd", "f0", "lsd", "stoi", "si_sdr"};
+  int64_t sample_rate = 0;
+  McdOptions mcd_o;
+  F0MetricsOptions f0_o;
+  LsdOptions lsd_o;
+  lsd_o.truncate = true;  // synthesized speech rarely has the reference's length
+  StoiOptions stoi_o;
+  r.req("reference", ref_dir);
+  r.req("synthesized", syn_dir);
+  r.opt("measures", measures);
+  r.opt("sample_rate", sample_rate, config::Range::between(0, 384000));
+  if (r.has("mcd")) {
+    auto c = r.child("mcd");
+    parse(c, mcd_o);
+  }
+  if (r.has("f0")) {
+    auto c = r.child("f0");
+    parse(c, f0_o);
+  }
+  if (r.has("lsd")) {
+    auto c = r.child("lsd");
+    parse(c, lsd_o);
+  }
+  if (r.has("stoi")) {
+    auto c = r.child("stoi");
+    parse(c, stoi_o);
+  }
+  r.finish();
+  for (const auto& m : measures) {
+    static const std::vector<std::string> known{"mcd", "f0", "lsd", "stoi", "si_sdr"};
+    if (std::find(known.begin(), known.end(), m) == known.end()) {
+      const std::string near = config::closest(m, known);
+      throw ConfigError(fmt::format("{}.measures: unknown measure '{}'{}; known: {}", name, m,
+                                    near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near), fmt::join(known, ", ")));
+    }
+  }
+  return [=](Ctx& ctx, PerSample& ps) {
+    std::vector<std::string> names;
+    std::error_code ec;
+    if (!stdfs::is_directory(ref_dir, ec)) MMREF_FAIL("{}.reference: '{}' is not a folder", name, ref_dir);
+    if (!stdfs::is_directory(syn_dir, ec)) MMREF_FAIL("{}.synthesized: '{}' is not a folder", name, syn_dir);
+    for (const auto& e : stdfs::directory_iterator(ref_dir, ec)) {
+      const std::string ext = e.path().extension().string();
+      if (e.is_regular_file() && (ext == ".wav" || ext == ".flac" || ext == ".mp3" || ext == ".ogg")) {
+        names.push_back(e.path().filename().string());
+      }
+    }
+    std::sort(names.begin(), names.end());
+    if (names.empty()) MMREF_FAIL("{}.reference: no audio files in '{}'", name, ref_dir);
+    std::vector<std::string> missing;
+    for (const auto& n : names) {
+      if (!fs::exists(syn_dir + "/" + n)) missing.push_back(n);
+    }
+    if (!missing.empty()) {
+      MMREF_FAIL("{}: {} of {} reference files have no synthesized file of the same name in '{}' (first: {})", name,
+                 missing.size(), names.size(), syn_dir, missing.front());
+    }
+    std::map<std::string, std::vector<double>> vals;
+    std::map<std::string, int64_t> skipped;
+    std::map<std::string, std::string> skip_reason;
+    ps.columns = {"file"};
+    for (const auto& m : measures) {
+      if (m == "f0") {
+        ps.columns.insert(ps.columns.end(), {"f0_rmse_hz", "f0_rmse_cents", "vde"});
+      } else {
+        ps.columns.push_back(m);
+      }
+    }
+    for (const auto& n : names) {
+      data::AudioOptions ao;
+      ao.channels = 1;
+      ao.sample_rate = static_cast<int>(sample_rate);
+      int sr_a = 0, sr_b = 0;
+      Waveform a{data::load_audio(ref_dir + "/" + n, ao, &sr_a).reshape({-1}), 0};
+      Waveform b{data::load_audio(syn_dir + "/" + n, ao, &sr_b).reshape({-1}), 0};
+      a.sample_rate = sr_a, b.sample_rate = sr_b;
+      if (sr_a != sr_b) {
+        MMREF_FAIL("{}: '{}' is {} Hz in the reference but {} Hz synthesized; set {}.sample_rate to resample both", name,
+                   n, sr_a, sr_b, name);
+      }
+      std::vector<std::string> row{n};
+      for (const auto& m : measures) {
+        // A measure that cannot score this pair (e.g. SI-SDR on different lengths) gives NaN for it,
+        // counted and reported, and the other files and measures go on.
+        auto guarded = [&](const std::function<double()>& f) {
+          try {
+            return f();
+          } catch (const std::exception& e) {
+            if (skipped[m]++ == 0) skip_reason[m] = fmt::format("{}: {}", n, e.what());
+            return static_cast<double>(NAN);
+          }
+        };
+        if (m == "f0") {
+          F0Metrics f;
+          const double ok = guarded([&] { return f = f0_metrics(a, b, f0_o), 1.0; });
+          if (!std::isfinite(ok)) f.rmse_hz = f.rmse_cents = f.vde = NAN;
+          vals["f0_rmse_hz"].push_back(f.rmse_hz), vals["f0_rmse_cents"].push_back(f.rmse_cents), vals["vde"].push_back(f.vde);
+          row.insert(row.end(), {num(f.rmse_hz), num(f.rmse_cents), num(f.vde)});
+          continue;
+        }
+        double v = NAN;
+        if (m == "mcd") {
+          v = guarded([&] { return mcd(a, b, mcd_o).mcd; });
+        } else if (m == "lsd") {
+          v = guarded([&] { return lsd(a, b, lsd_o); });
+        } else if (m == "stoi") {
+          v = guarded([&] { return stoi(a, b, stoi_o); });
+        } else {
+          v = guarded([&] { return si_sdr(a, b); });
+        }
+        vals[m].push_back(v);
+        row.push_back(num(v));
+      }
+      ps.rows.push_back(std::move(row));
+    }
+    std::vector<MetricResult> out;
+    for (const auto& [k, v] : vals) {
+      auto mean_of = [&v](const std::vector<int64_t>& idx) {
+        double s = 0;
+        int64_t c = 0;
+        for (int64_t i : idx) {
+          if (std::isfinite(v[static_cast<size_t>(i)])) s += v[static_cast<size_t>(i)], ++c;
+        }
+        return c ? s / static_cast<double>(c) : NAN;
+      };
+      std::vector<int64_t> all(v.size());
+      for (size_t i = 0; i < v.size(); ++i) all[i] = static_cast<int64_t>(i);
+      MetricResult m;
+      m.metric = k;
+      m.value = mean_of(all);
+      m.n = static_cast<int64_t>(v.size());
+      m.settings = {{"reference", ref_dir}, {"synthesized", syn_dir}, {"paired_by", "file name"},
+                    {"mean_over", "files (non-finite values skipped)"}};
+      const std::string base = k.rfind("f0", 0) == 0 || k == "vde" ? "f0" : k;
+      if (skipped.count(base)) {
+        m.settings["files_not_scored"] = skipped[base];
+        m.settings["first_reason"] = skip_reason[base];
+        ctx.note(fmt::format("warning: {}: {} of {} files not scored; first: {}", k, skipped[base], v.size(),
+                             skip_reason[base]));
+      }
+      m.ci = bootstrap_ci(m.n, mean_of, ctx.bootstrap, 0.95, ctx.seed);
+      out.push_back(m);
+    }
+    return out;
+  };
+}
+
+const std::vector<std::string>& metric_kinds() {
+  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech"};
+  return k;
+}
+
+Job parse_job(config::Reader& r, const std::string& name, const std::string& kind) {
+  if (kind == "fid") return parse_fid(r, name);
+  if (kind == "kid") return parse_kid(r, name);
+  if (kind == "is") return parse_is(r, name);
+  if (kind == "clip_score") return parse_clip(r, name);
+  if (kind == "wer") return parse_wer(r, name, false);
+  if (kind == "cer") return parse_wer(r, name, true);
+  if (kind == "speech") return parse_speech(r, name);
+  const std::string near = config::closest(kind, metric_kinds());
+  throw ConfigError(fmt::format("metrics.{}: unknown metric '{}'{}; known: {}", name, kind,
+                                near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),
+                                fmt::join(metric_kinds(), ", ")));
+}
+
+std::string markdown(const nlohmann::json& results) {
+  std::string md = "| name | metric | value | 95% CI | n | notes |\n|---|---|---|---|---|---|\n";
+  for (const auto& r : results) {
+    if (r.contains("error")) {
+      md += fmt::format("| {} | {} | failed | | | {} |\n", r.value("name", ""), r.value("metric", ""),
+                        r.value("error", ""));
+      continue;
+    }
+    std::string ci = r.contains("ci95") ? fmt::format("[{:.4g}, {:.4g}]", r["ci95"][0].get<double>(),
+                                                       r["ci95"][1].get<double>())
+                                         : "";
+    std::string notes;
+    if (r.contains("std")) notes += fmt::format("std {:.4g}", r["std"].get<double>());
+    if (r.contains("hits")) {
+      notes += fmt::format("H {} S {} D {} I {}", r["hits"].get<int64_t>(), r["substitutions"].get<int64_t>(),
+                           r["deletions"].get<int64_t>(), r["insertions"].get<int64_t>());
+    }
+    md += fmt::format("| {} | {} | {:.6g} | {} | {} | {} |\n", r.value("name", ""), r.value("metric", ""),
+                      r.value("value", 0.0), ci, r.value("n", 0), notes);
+  }
+  return md;
+}
+
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+}  // namespace
+
+EvalRunSummary run_eval(const std::string& config_path, const std::vector<std::string>& overrides) {
+  config::Node src = config::load_file(config_path);
+  for (const auto& o : overrides) config::apply_override(src, o);
+  config::Node effective = config::Node::map();
+  config::Reader root(&src, "", &effective, config::Mark{config_path, 1, 1});
+  Ctx ctx;
+  int64_t threads = 0;
+  {
+    auto e = root.child("eval");
+    ctx.out = "results/eval";
+    e.opt("out", ctx.out);
+    e.opt("batch_size", ctx.batch_size, config::Range::between(1, 1 << 16));
+    e.opt("threads", threads, config::Range::between(0, 4096));
+    e.opt("bootstrap", ctx.bootstrap, config::Range::between(0, 1000000));
+    int64_t seed = 0;
+    e.opt("seed", seed, config::Range::at_least(0));
+    ctx.seed = static_cast<uint64_t>(seed);
+    e.opt("cache_dir", ctx.cache_dir);
+    e.finish();
+  }
+  const config::Node* metrics = root.raw("metrics");
+  if (metrics == nullptr || !metrics->is_map() || metrics->entries().empty()) {
+    throw ConfigError(fmt::format("{}: metrics: required, a map of name: {{metric: ..., ...}} (kinds: {})", config_path,
+                                  fmt::join(metric_kinds(), ", ")));
+  }
+  std::vector<std::pair<std::string, std::pair<std::string, Job>>> jobs;
+  {
+    auto ms = root.child("metrics");
+    for (const auto& [name, node] : metrics->entries()) {
+      auto r = ms.child(name);
+      std::string kind = name;
+      r.opt("metric", kind);
+      jobs.push_back({name, {kind, parse_job(r, name, kind)}});
+    }
+    ms.finish();
+  }
+  root.finish();
+  if (ctx.cache_dir.empty()) ctx.cache_dir = ctx.out + "/cache";
+  compat::set_intra_op_threads(threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  fs::make_dirs(ctx.out + "/per_sample");
+  fs::atomic_write(ctx.out + "/config.yaml", config::to_yaml(effective));
+
+  EvalRunSummary summary;
+  summary.out_dir = ctx.out;
+  summary.results = nlohmann::json::array();
+  auto write_all = [&] {
+    nlohmann::json doc{{"mmref", {{"version", MMREF_VERSION}, {"commit", MMREF_GIT_COMMIT}}},
+                       {"config", config_path},
+                       {"created", now_iso()},
+                       {"results", summary.results}};
+    fs::atomic_write(ctx.out + "/results.json", doc.dump(2) + "\n");
+    fs::atomic_write(ctx.out + "/results.md", markdown(summary.results));
+  };
+  for (auto& [name, kj] : jobs) {
+    const auto t0 = std::chrono::steady_clock::now();
+    ctx.note(fmt::format("{} ({})", name, kj.first));
+    PerSample ps;
+    try {
+      for (MetricResult& m : kj.second(ctx, ps)) {
+        nlohmann::json j = m.to_json();
+        j["name"] = name;
+        j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!ps.rows.empty()) j["per_sample_csv"] = fmt::format("{}/per_sample/{}.csv", ctx.out, name);
+        summary.results.push_back(j);
+        ctx.note(fmt::format("  {} = {:.6g}{}", m.metric, m.value,
+                             m.ci.resamples > 0 ? fmt::format("  (95% CI [{:.4g}, {:.4g}])", m.ci.low, m.ci.high) : ""));
+      }
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const std::exception& e) {
+      // Keep going: the other metrics still run, and this one's error is in the results.
+      ++summary.failed;
+      summary.results.push_back({{"name", name}, {"metric", kj.first}, {"error", e.what()}});
+      ctx.note(fmt::format("  failed: {}", e.what()));
+    }
+    if (!ps.rows.empty()) {
+      std::string csv;
+      for (size_t i = 0; i < ps.columns.size(); ++i) csv += (i ? "," : "") + csv_field(ps.columns[i]);
+      csv += "\n";
+      for (const auto& row : ps.rows) {
+        for (size_t i = 0; i < row.size(); ++i) csv += (i ? "," : "") + csv_field(row[i]);
+        csv += "\n";
+      }
+      fs::atomic_write(fmt::format("{}/per_sample/{}.csv", ctx.out, name), csv);
+    }
+    write_all();
+  }
+  return summary;
+}
+
+}  // namespace mmref::eval

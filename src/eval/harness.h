@@ -1,0 +1,47 @@
+// `mmref eval CONFIG`: metrics over folders, manifests or a run's samples, from one YAML file.
+//
+//   eval:
+//     out: results/eval          # results.json, results.md, per_sample/<name>.csv (+ alignments)
+//     batch_size: 32             # images per Inception / CLIP forward
+//     threads: 0                 # intra-op threads (0 = all cores)
+//     bootstrap: 1000            # resamples for the 95% CIs of per-sample metrics
+//     seed: 0
+//     cache_dir: ""              # Inception feature cache (HDF5); "" = <out>/cache
+//   metrics:                     # name: {metric: <kind> (default: the name), ...}
+//     fid:  {real: DIR|stats.npz, fake: DIR|RUN|stats.npz, weights: pt_inception.pth, resize: legacy,
+//            save_real_stats: "", save_fake_stats: "", bootstrap: 0}
+//     kid:  {real: DIR, fake: DIR, weights: ..., subsets: 100, subset_size: 1000}
+//     is:   {images: DIR, weights: ..., splits: 10}     (needs the fc weights of the full file)
+//     clip_score: {images: DIR|VIDEOS, captions: FILE, weights: clip.pt|safetensors, vocab: bpe.txt.gz,
+//                  text_heads: 0, temporal: true}       (videos: frame-averaged + temporal consistency)
+//     wer:  {references: FILE, hypotheses: FILE, case: keep|lower, remove_punctuation: false,
+//            normalize_whitespace: true, expand_numbers: false}
+//     cer:  {... the same keys}
+//     speech: {reference: DIR, synthesized: DIR, measures: [mcd, f0, lsd, stoi, si_sdr], sample_rate: 0}
+//
+// Text files: JSONL manifests ({"id"|"path", "text"}; paired by id/path when both have them) or plain
+// text, one utterance per line (paired by line). Captions: JSONL ({"path"|"image", "text"}, matched by
+// file name) or plain text in the sorted order of the images. Speech folders pair files by name.
+//
+// Results: every metric's value, 95% percentile-bootstrap interval (per-sample metrics; FID/KID when
+// bootstrap > 0), n, the settings that made it and the weights file's SHA-256. results.json is
+// rewritten atomically after each metric, so a later failure never loses an earlier result.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mmref::eval {
+
+struct EvalRunSummary {
+  std::string out_dir;
+  nlohmann::json results;  // the "results" array of results.json
+  int failed = 0;          // metrics that failed (their error is in results.json)
+};
+
+// Reads `config_path` (with key.path=value overrides), checks every metric section before running any,
+// runs them in order and writes the outputs. Config errors throw ConfigError (file:line: key).
+EvalRunSummary run_eval(const std::string& config_path, const std::vector<std::string>& overrides);
+
+}  // namespace mmref::eval
