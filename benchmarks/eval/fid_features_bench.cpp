@@ -14,6 +14,7 @@
 #include <torch/utils.h>
 
 #include "models/inception/fid_inception.h"
+#include "peer_process.h"
 
 namespace {
 
@@ -34,18 +35,12 @@ void BM_FidFeatures_torchvision(benchmark::State& state) {
   const std::string cmd = "/usr/bin/python3 '" MMREF_SOURCE_DIR "/benchmarks/eval/inception_torchvision.py' --batch " +
                           std::to_string(kBatch) + " --threads 1 --repeats 5 2>/dev/null";
   for (auto _ : state) {
-    std::string out;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[1024];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-      if (::pclose(p) != 0) out.clear();
-    }
-    if (out.empty()) {
+    const nlohmann::json out = mmref::bench::run_peer(cmd);
+    if (out.is_null()) {
       state.SkipWithError("python3-torchvision peer did not run (benchmarks/eval/inception_torchvision.py)");
       return;
     }
-    state.SetIterationTime(nlohmann::json::parse(out).at("seconds_per_batch").get<double>());
+    state.SetIterationTime(out.at("seconds_per_batch").get<double>());
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
 }

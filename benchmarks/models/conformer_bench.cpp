@@ -13,6 +13,8 @@
 //   build/cpu/bin/mmref_bench_models --benchmark_filter=Conformer
 #include <benchmark/benchmark.h>
 
+#include "peer_process.h"
+
 #include <cstdio>
 #include <string>
 
@@ -124,18 +126,12 @@ void BM_TorchaudioConformer_python(benchmark::State& state) {
                   c.num_heads, c.ffn_dim, c.num_layers, c.depthwise_conv_kernel_size, kSubsampled) +
       " --threads 1 --repeats 20 2>/dev/null";
   for (auto _ : state) {
-    std::string out;
-    if (FILE* p = ::popen(cmd.c_str(), "r")) {
-      char buf[1024];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-      if (::pclose(p) != 0) out.clear();
-    }
-    if (out.empty()) {
+    const nlohmann::json out = mmref::bench::run_peer(cmd);
+    if (out.is_null()) {
       state.SkipWithError("python3-torchaudio peer did not run (benchmarks/models/conformer_torchaudio.py)");
       return;
     }
-    state.SetIterationTime(nlohmann::json::parse(out).at("seconds_per_forward").get<double>());
+    state.SetIterationTime(out.at("seconds_per_forward").get<double>());
   }
   set_rtf(state);
 }

@@ -13,6 +13,8 @@
 //   vde = 2 / 4 = 0.5;  gpe = 0 / 2 (10 % < 20 %)
 #include <gtest/gtest.h>
 
+#include "eval_test_util.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Functions.h>
 
@@ -63,21 +65,6 @@ class EspeakSpeech {
   std::string dir_;
 };
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const mmref::Error& e) {
-    return e.what();
-  }
-  return "<no mmref::Error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text)                          \
-  do {                                                        \
-    const std::string _msg = error_of([&] { (void)(stmt); }); \
-    EXPECT_NE(_msg.find(text), std::string::npos) << _msg;    \
-  } while (0)
 
 TEST(Yin, FrameGridScalesWithRate) {
   EXPECT_EQ(yin_frame_length({}, 22050), 1024);

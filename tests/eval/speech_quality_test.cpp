@@ -10,6 +10,8 @@
 //   plain SDR is the same (no mean, no scale): 10 log10(4 / 1).
 #include <gtest/gtest.h>
 
+#include "eval_test_util.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Functions.h>
 
@@ -221,21 +223,6 @@ at::Tensor sine(double hz, double seconds, int rate, double amp = 0.5) {
   return at::sin(t * (2 * M_PI * hz)) * amp;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const mmref::Error& e) {
-    return e.what();
-  }
-  return "<no mmref::Error>";
-}
-
-#define EXPECT_ERROR_HAS(stmt, text)                          \
-  do {                                                        \
-    const std::string _msg = error_of([&] { (void)(stmt); }); \
-    EXPECT_NE(_msg.find(text), std::string::npos) << _msg;    \
-  } while (0)
 
 // ---------------------------------------------------------------- SI-SDR
 TEST(SiSdr, HandCheckedTable) {
