@@ -4,6 +4,8 @@
 // metric functions called directly; a failing metric is recorded while the others still run.
 #include <gtest/gtest.h>
 
+#include "../golden_test_util.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -23,11 +25,6 @@
 #include "models/inception/fid_inception.h"
 
 namespace {
-
-std::string golden(const std::string& rel) {
-  const char* env = std::getenv("MMREF_GOLDEN_DIR");
-  return std::string(env && *env ? env : MMREF_SOURCE_DIR "/../shared/golden") + "/" + rel;
-}
 
 std::string slurp(const std::string& p) {
   std::ifstream in(p);
@@ -59,6 +56,8 @@ nlohmann::json find(const nlohmann::json& results, const std::string& name, cons
 
 TEST(EvalHarnessGolden, AllMetricKindsWriteResultsAndMatchDirectCalls) {
   (void)dummy;
+  MMREF_REQUIRE_GOLDEN(mmref::test::golden_path("fid_inception"));
+  MMREF_REQUIRE_GOLDEN(mmref::test::golden_path("clip"));
   const std::string d = mmref::fs::make_temp_dir("mmref_eval_");
   make_images(d + "/real", 6, 0);
   make_images(d + "/fake", 5, 1);
@@ -80,8 +79,8 @@ TEST(EvalHarnessGolden, AllMetricKindsWriteResultsAndMatchDirectCalls) {
     auto g = at::make_generator<at::CPUGeneratorImpl>(5);
     mmref::data::save_audio(d + "/wav_noisy/a.wav", w + 0.01 * at::randn(w.sizes(), g), sr);
   }
-  const std::string fid_w = golden("fid_inception/weights.safetensors");
-  const std::string clip_w = golden("clip/weights.safetensors"), vocab = golden("clip/bpe_simple_vocab_16e6.txt.gz");
+  const std::string fid_w = mmref::test::golden_path("fid_inception/weights.safetensors");
+  const std::string clip_w = mmref::test::golden_path("clip/weights.safetensors"), vocab = mmref::test::golden_path("clip/bpe_simple_vocab_16e6.txt.gz");
   std::ofstream(d + "/eval.yaml") << "eval: {out: '" << d << "/res', bootstrap: 200, batch_size: 4}\n"
                                   << "metrics:\n"
                                   << "  fid: {real: '" << d << "/real', fake: '" << d << "/fake', weights: '" << fid_w

@@ -3,6 +3,8 @@
 // rtol 1e-4), the CLIP score, and the same outputs from the weights renamed to Hugging Face names.
 #include <gtest/gtest.h>
 
+#include "../golden_test_util.h"
+
 #include <cstdlib>
 #include <fstream>
 
@@ -18,11 +20,6 @@
 
 namespace {
 
-std::string golden(const std::string& rel) {
-  const char* env = std::getenv("MMREF_GOLDEN_DIR");
-  return std::string(env && *env ? env : MMREF_SOURCE_DIR "/../shared/golden") + "/" + rel;
-}
-
 void expect_close(const at::Tensor& got, const at::Tensor& want, const char* what) {
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   const double excess = ((got - want).abs() - (1e-4 + 1e-4 * want.abs())).max().item<double>();
@@ -30,7 +27,8 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const char* wha
 }
 
 TEST(ClipGolden, TokenizerMatchesEveryCase) {
-  const std::string dir = golden("clip");
+  const std::string dir = mmref::test::golden_path("clip");
+  MMREF_REQUIRE_GOLDEN(dir);
   mmref::models::ClipTokenizer tok(dir + "/bpe_simple_vocab_16e6.txt.gz");
   EXPECT_EQ(tok.vocab_size(), 49408);
   std::ifstream in(dir + "/tokenizer.json");
@@ -63,7 +61,8 @@ TEST(ClipGolden, TokenizerMatchesEveryCase) {
 class ClipModelGolden : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = golden("clip");
+    dir_ = mmref::test::golden_path("clip");
+    MMREF_REQUIRE_GOLDEN(dir_);
     sd_ = mmref::load_weights(dir_ + "/weights.safetensors");
     io_ = mmref::load_safetensors(dir_ + "/io.safetensors");
   }

@@ -6,6 +6,8 @@
 //   MMREF_GOLDEN_DIR=/work/shared/golden build/cpu/tests/mmref_models_tests --gtest_filter='ConformerGolden*'
 #include <gtest/gtest.h>
 
+#include "../golden_test_util.h"
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -24,11 +26,6 @@ namespace {
 
 using mmref::kernels::AttentionBackend;
 using mmref::kernels::ConvBackend;
-
-std::string golden(const std::string& rel) {
-  const char* env = std::getenv("MMREF_GOLDEN_DIR");
-  return std::string(env && *env ? env : MMREF_SOURCE_DIR "/../shared/golden") + "/" + rel;
-}
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream in(path);
@@ -90,7 +87,8 @@ mmref::models::WenetConformerConfig wenet_config(const nlohmann::json& j) {
 }
 
 TEST(ConformerGolden, WenetEncoderMatchesReference) {
-  const std::string dir = golden("conformer_wenet");
+  const std::string dir = mmref::test::golden_path("conformer_wenet");
+  MMREF_REQUIRE_GOLDEN(dir);
   ASSERT_TRUE(mmref::fs::exists(dir + "/weights.safetensors")) << dir;
   const nlohmann::json cs = read_json(dir + "/case.json");
   const Tolerance tol = tolerance(cs);
@@ -126,7 +124,8 @@ TEST(ConformerGolden, WenetEncoderMatchesReference) {
 }
 
 TEST(ConformerGolden, TorchaudioConformerMatchesReference) {
-  const std::string dir = golden("conformer_torchaudio");
+  const std::string dir = mmref::test::golden_path("conformer_torchaudio");
+  MMREF_REQUIRE_GOLDEN(dir);
   ASSERT_TRUE(mmref::fs::exists(dir + "/weights.safetensors")) << dir;
   const nlohmann::json cs = read_json(dir + "/case.json");
   const Tolerance tol = tolerance(cs);

@@ -3,6 +3,8 @@
 // Tolerance from the fixture README: atol 1e-3 + rtol 1e-4.
 #include <gtest/gtest.h>
 
+#include "../golden_test_util.h"
+
 #include <cstdlib>
 
 #include <ATen/Functions.h>
@@ -14,11 +16,6 @@
 
 namespace {
 
-std::string golden(const std::string& rel) {
-  const char* env = std::getenv("MMREF_GOLDEN_DIR");
-  return std::string(env && *env ? env : MMREF_SOURCE_DIR "/../shared/golden") + "/" + rel;
-}
-
 void expect_close(const at::Tensor& got, const at::Tensor& want, const char* what) {
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   const at::Tensor err = (got - want).abs() - (1e-3 + 1e-4 * want.abs());
@@ -26,7 +23,8 @@ void expect_close(const at::Tensor& got, const at::Tensor& want, const char* wha
 }
 
 TEST(FidInceptionGolden, Pool3AndBlocksMatchPytorchFid) {
-  const std::string dir = golden("fid_inception");
+  const std::string dir = mmref::test::golden_path("fid_inception");
+  MMREF_REQUIRE_GOLDEN(dir);
   ASSERT_TRUE(mmref::fs::exists(dir + "/weights.safetensors")) << dir;
   mmref::models::FidInceptionV3 net;
   net->load(dir + "/weights.safetensors");
