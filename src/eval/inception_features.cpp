@@ -41,21 +41,21 @@ InceptionFeatures extract_inception(const ImageSet& set, models::FidInceptionV3&
   InceptionFeatures out;
   torch::NoGradGuard ng;
   const auto& items = set.items();
-  std::vector<int64_t> todo;
+  std::vector<int64_t> uncached;
   for (int64_t i = 0; i < n; ++i) {
     const auto& it = items[static_cast<size_t>(i)];
     if (cache && cache->has(it.id(), it.path)) {
       all[i].copy_(cache->get(it.id()).reshape({width}));
       ++out.cache_hits;
     } else {
-      todo.push_back(i);
+      uncached.push_back(i);
     }
   }
-  for (size_t b = 0; b < todo.size();) {
+  for (size_t b = 0; b < uncached.size();) {
     // Runs of consecutive indices load in one call (videos decode once per run).
     size_t e = b + 1;
-    while (e < todo.size() && static_cast<int64_t>(e - b) < opt.batch_size && todo[e] == todo[e - 1] + 1) ++e;
-    const std::vector<at::Tensor> imgs = set.load(todo[b], static_cast<int64_t>(e - b));
+    while (e < uncached.size() && static_cast<int64_t>(e - b) < opt.batch_size && uncached[e] == uncached[e - 1] + 1) ++e;
+    const std::vector<at::Tensor> imgs = set.load(uncached[b], static_cast<int64_t>(e - b));
     std::vector<at::Tensor> feats;
     // Equal-size images batch; the model resizes each to 299 itself.
     for (size_t s = 0; s < imgs.size();) {
@@ -68,7 +68,7 @@ InceptionFeatures extract_inception(const ImageSet& set, models::FidInceptionV3&
     }
     const at::Tensor f = at::cat(feats, 0);
     for (size_t k = b; k < e; ++k) {
-      const int64_t i = todo[k];
+      const int64_t i = uncached[k];
       all[i].copy_(f[static_cast<int64_t>(k - b)]);
       if (cache) {
         const auto& it = items[static_cast<size_t>(i)];
