@@ -16,6 +16,7 @@ PKGS=(
   python3-torch python3-numpy python3-torchaudio python3-torchvision python3-h5py python3-scipy
   # local corpora: speech synthesizers and real media shipped in Debian packages
   flite flite1-dev festival festvox-kallpc16k festvox-us-slt-hts pocketsphinx-testdata
+  pocketsphinx pocketsphinx-en-us   # the ASR experiment's peer recogniser
   opencv-doc python3-skimage
 )
 

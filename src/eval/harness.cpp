@@ -2,6 +2,7 @@
 #include "eval/harness.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -10,6 +11,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <set>
 #include <memory>
 #include <sstream>
 
@@ -25,6 +27,7 @@
 #include "core/state_dict.h"
 #include "data/dataset/manifest.h"
 #include "data/media/audio_io.h"
+#include "eval/asr_transcriber.h"
 #include "eval/frechet.h"
 #include "eval/image_set.h"
 #include "eval/inception_features.h"
@@ -647,8 +650,110 @@ Job parse_speech(config::Reader& r, const std::string& name) {
   };
 }
 
+// ---- TTS intelligibility: synthesized speech transcribed by an mmref Conformer-CTC checkpoint ----
+
+bool is_audio_file(const stdfs::path& p) {
+  static const std::set<std::string> ext{".wav", ".flac", ".mp3", ".ogg", ".m4a", ".opus"};
+  std::string e = p.extension().string();
+  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext.count(e) > 0;
+}
+
+Job parse_intelligibility(config::Reader& r, const std::string& name) {
+  std::string audio, texts, checkpoint;
+  AsrDecodeConfig dc;
+  dc.method = "beam";
+  int64_t batch = 8;
+  r.req("audio", audio);
+  r.opt("texts", texts);
+  r.req("checkpoint", checkpoint);
+  r.choice("decode", dc.method, {"greedy", "beam"});
+  r.opt("beam", dc.beam, config::Range::between(1, 10000));
+  r.opt("batch_size", batch, config::Range::between(1, 4096));
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    // (path, reference) pairs: a JSONL manifest with path + text, or a folder of audio files whose
+    // texts come from `texts` (JSONL matched by file name, or one line per file in sorted order).
+    std::vector<std::string> files, refs;
+    std::error_code ec;
+    if (stdfs::is_directory(audio, ec)) {
+      for (const auto& e : stdfs::directory_iterator(audio)) {
+        if (e.is_regular_file() && is_audio_file(e.path())) files.push_back(e.path().string());
+      }
+      std::sort(files.begin(), files.end());
+      if (files.empty()) MMREF_FAIL("{}.audio: no audio files (.wav, .flac, .mp3, ...) in '{}'", name, audio);
+      if (texts.empty()) MMREF_FAIL("{}.texts: needed when audio is a folder ('{}')", name, audio);
+      const Utterances u = read_texts(texts);
+      std::map<std::string, std::string> by_name;
+      for (size_t i = 0; i < u.ids.size(); ++i) by_name[stdfs::path(u.ids[i]).filename().string()] = u.texts[i];
+      const bool named = std::all_of(files.begin(), files.end(), [&](const std::string& f) {
+        return by_name.count(stdfs::path(f).filename().string()) > 0;
+      });
+      if (!named && u.texts.size() != files.size()) {
+        MMREF_FAIL("{}: '{}' has {} audio files but '{}' has {} texts, not matched by file name", name, audio,
+                   files.size(), texts, u.texts.size());
+      }
+      for (size_t i = 0; i < files.size(); ++i) {
+        refs.push_back(named ? by_name[stdfs::path(files[i]).filename().string()] : u.texts[i]);
+      }
+    } else {
+      require_file(name + ".audio", audio);
+      const Utterances u = read_texts(audio);
+      const stdfs::path base = stdfs::path(audio).parent_path();
+      for (size_t i = 0; i < u.ids.size(); ++i) {
+        const stdfs::path p(u.ids[i]);
+        files.push_back(p.is_absolute() ? p.string() : (base / p).string());
+        refs.push_back(u.texts[i]);
+      }
+      if (files.empty()) MMREF_FAIL("{}.audio: '{}' lists no utterances", name, audio);
+    }
+    require_file(name + ".checkpoint", checkpoint);
+    ctx.note(fmt::format("{}: transcribing {} files with {}", name, files.size(), checkpoint));
+    const std::vector<AsrTranscript> tr = transcribe_files(checkpoint, files, dc, batch);
+    std::vector<std::string> ref_n, hyp;
+    double audio_s = 0, decode_s = 0;
+    for (size_t i = 0; i < files.size(); ++i) {
+      ref_n.push_back(normalize_transcript(refs[i]));
+      hyp.push_back(tr[i].text);
+      audio_s += tr[i].audio_seconds, decode_s += tr[i].decode_seconds;
+    }
+    const WerNormalization norm;  // both sides are already normalised as the recogniser was trained
+    const TextTransform wt = make_word_transform(norm), ct = make_char_transform(norm);
+    const WordOutput wo = process_words(ref_n, hyp, wt, wt);
+    const CharacterOutput co = process_characters(ref_n, hyp, ct, ct);
+    MetricResult w = to_metric_result(wo), c = to_metric_result(co);
+    w.metric = "intelligibility_wer", c.metric = "intelligibility_cer";
+    const std::string sha = ctx.hash(checkpoint);
+    for (MetricResult* m : {&w, &c}) {
+      m->settings = {{"audio", audio},
+                     {"texts", texts},
+                     {"recognizer", "mmref asr_conformer (Conformer-CTC)"},
+                     {"checkpoint", checkpoint},
+                     {"checkpoint_sha256", sha},
+                     {"decode", dc.method},
+                     {"beam", dc.beam},
+                     {"normalization", "mmref ASR transcript normalisation (lower case, numbers as words, "
+                                       "punctuation removed)"}};
+      m->extra["audio_seconds"] = audio_s;
+      m->extra["real_time_factor"] = audio_s > 0 ? decode_s / audio_s : 0.0;
+    }
+    w.ci = bootstrap_ci(static_cast<int64_t>(wo.utterances.size()),
+                        [&](const std::vector<int64_t>& idx) { return error_rates(sum_counts(wo.utterances, idx)).wer; },
+                        ctx.bootstrap, 0.95, ctx.seed);
+    c.ci = bootstrap_ci(static_cast<int64_t>(co.utterances.size()),
+                        [&](const std::vector<int64_t>& idx) { return error_rates(sum_counts(co.utterances, idx)).wer; },
+                        ctx.bootstrap, 0.95, ctx.seed);
+    ps.columns = {"path", "reference", "hypothesis", "wer", "cer"};
+    for (size_t i = 0; i < files.size(); ++i) {
+      ps.rows.push_back({files[i], ref_n[i], hyp[i], num(error_rates(wo.utterances[i]).wer),
+                         num(error_rates(co.utterances[i]).wer)});
+    }
+    return std::vector<MetricResult>{w, c};
+  };
+}
+
 const std::vector<std::string>& metric_kinds() {
-  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech"};
+  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility"};
   return k;
 }
 
@@ -660,6 +765,7 @@ Job parse_job(config::Reader& r, const std::string& name, const std::string& kin
   if (kind == "wer") return parse_wer(r, name, false);
   if (kind == "cer") return parse_wer(r, name, true);
   if (kind == "speech") return parse_speech(r, name);
+  if (kind == "intelligibility") return parse_intelligibility(r, name);
   const std::string near = config::closest(kind, metric_kinds());
   throw ConfigError(fmt::format("metrics.{}: unknown metric '{}'{}; known: {}", name, kind,
                                 near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),

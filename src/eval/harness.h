@@ -18,6 +18,11 @@
 //            normalize_whitespace: true, expand_numbers: false}
 //     cer:  {... the same keys}
 //     speech: {reference: DIR, synthesized: DIR, measures: [mcd, f0, lsd, stoi, si_sdr], sample_rate: 0}
+//     intelligibility: {audio: MANIFEST.jsonl|DIR, texts: FILE (when audio is a folder), checkpoint:
+//            CKPT of an asr_conformer run, decode: beam|greedy, beam: 8, batch_size: 8}
+//            TTS intelligibility: the audio transcribed by mmref's Conformer-CTC, then WER and CER
+//            (intelligibility_wer, intelligibility_cer) against the texts, both normalised as the
+//            recogniser's training transcripts (eval/asr_transcriber.h)
 //
 // Text files: JSONL manifests ({"id"|"path", "text"}; paired by id/path when both have them) or plain
 // text, one utterance per line (paired by line). Captions: JSONL ({"path"|"image", "text"}, matched by

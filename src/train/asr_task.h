@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "eval/asr_transcriber.h"
 #include "models/asr/conformer_wenet.h"
 #include "models/common/lora.h"
 #include "train/task.h"
@@ -42,10 +43,6 @@ struct SpecAugConfig {
   double time_width_ratio = 0.1;
 };
 
-struct AsrDecodeConfig {
-  std::string method = "greedy";  // greedy | beam
-  int64_t beam = 8;
-};
 
 struct AsrFinetuneConfig {
   std::string base;
@@ -53,24 +50,12 @@ struct AsrFinetuneConfig {
   std::string freeze;
 };
 
-// Lower case, numbers as English words, every character that is not a letter, digit, apostrophe or
-// space removed, whitespace collapsed: what the model is trained on and scored against.
-std::string normalize_transcript(const std::string& text);
-
-// `mmref sample asr`: transcripts of audio files (any format FFmpeg reads, resampled to 16 kHz mono)
-// by a checkpoint of this task (its run folder's config.yaml and units.txt give the model), with each
-// unit's time span from the CTC alignment (greedy) in seconds.
-struct AsrTranscript {
-  std::string file, text;
-  struct Unit {
-    std::string unit;
-    double start_s = 0, end_s = 0;
-  };
-  std::vector<Unit> units;
-  double audio_seconds = 0, decode_seconds = 0;
-};
-std::vector<AsrTranscript> transcribe_files(const std::string& checkpoint, const std::vector<std::string>& audio,
-                                            const AsrDecodeConfig& decode, int64_t batch_size = 8);
+// Decoding, transcript normalisation and `transcribe_files` live in eval/asr_transcriber.h (the
+// evaluation harness scores TTS intelligibility with them); these names keep the task's API.
+using eval::AsrDecodeConfig;
+using eval::AsrTranscript;
+using eval::normalize_transcript;
+using eval::transcribe_files;
 
 class AsrConformerTask : public Task {
  public:

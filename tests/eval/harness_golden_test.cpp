@@ -169,6 +169,19 @@ TEST(EvalHarness, UnknownMetricAndBadKeysAreConfigErrors) {
   } catch (const mmref::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'mcd'"), std::string::npos) << e.what();
   }
+  // intelligibility: the recogniser checkpoint is required; a missing one fails that metric alone,
+  // naming the key and the file (results.json keeps the others).
+  std::ofstream(d + "/e.yaml") << "metrics:\n  tts: {metric: intelligibility, audio: " << d << "}\n";
+  EXPECT_THROW(mmref::eval::run_eval(d + "/e.yaml", {}), mmref::ConfigError);
+  std::ofstream(d + "/x.wav") << "x";
+  std::ofstream(d + "/f.yaml") << "eval: {out: " << d << "/res}\nmetrics:\n  tts: {metric: intelligibility, audio: "
+                               << d << ", texts: " << d << "/t.txt, checkpoint: " << d << "/none.safetensors}\n";
+  std::ofstream(d + "/t.txt") << "hello\n";
+  const auto s = mmref::eval::run_eval(d + "/f.yaml", {});
+  ASSERT_EQ(s.failed, 1);
+  const std::string err = s.results.at(0).at("error");
+  EXPECT_NE(err.find("tts.checkpoint"), std::string::npos) << err;
+  EXPECT_NE(err.find("none.safetensors"), std::string::npos) << err;
   std::system(("rm -rf '" + d + "'").c_str());
 }
 

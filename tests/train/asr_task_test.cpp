@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -13,6 +14,7 @@
 #include "core/fs.h"
 #include "core/run.h"
 #include "data/generators/corpus.h"
+#include "eval/harness.h"
 #include "train/asr_task.h"
 
 namespace {
@@ -98,6 +100,24 @@ TEST_F(AsrTaskSlow, TrainingLowersLossResumesAndTranscribes) {
   } catch (const mmref::Error& e) {
     EXPECT_NE(std::string(e.what()).find("bad.wav"), std::string::npos) << e.what();
   }
+  // The harness's TTS-intelligibility metric with this checkpoint as the recogniser: on the test split it
+  // must reproduce the task's own test WER (same model, utterances and normalisation; batching may move
+  // a near-tie, hence the small tolerance), for greedy and beam decoding.
+  const std::string ev = *dir_ + "/intel.yaml";
+  std::ofstream(ev) << "eval: {out: '" << *dir_ << "/eval', bootstrap: 50}\nmetrics:\n"
+                    << "  greedy: {metric: intelligibility, audio: '" << *dir_ << "/speech/test.jsonl', checkpoint: '"
+                    << run << "/checkpoints/ckpt-00000200.safetensors', decode: greedy}\n"
+                    << "  beam: {metric: intelligibility, audio: '" << *dir_ << "/speech/test.jsonl', checkpoint: '"
+                    << run << "/checkpoints/ckpt-00000200.safetensors', decode: beam, beam: 4}\n";
+  const auto es = mmref::eval::run_eval(ev, {});
+  ASSERT_EQ(es.failed, 0) << es.results.dump();
+  std::map<std::string, double> got;
+  for (const auto& m : es.results) got[m.at("name").get<std::string>() + "/" + m.at("metric").get<std::string>()] = m.at("value");
+  ASSERT_EQ(got.size(), 4u) << es.results.dump();
+  EXPECT_NEAR(got["greedy/intelligibility_wer"], r.at("test_wer_greedy").get<double>(), 0.02) << es.results.dump();
+  EXPECT_NEAR(got["beam/intelligibility_wer"], r.at("test_wer_beam").get<double>(), 0.02) << es.results.dump();
+  EXPECT_LE(got["greedy/intelligibility_cer"], got["greedy/intelligibility_wer"] + 1e-12);
+  EXPECT_TRUE(mmref::fs::exists(*dir_ + "/eval/per_sample/greedy.csv"));
 }
 
 }  // namespace
