@@ -1,5 +1,8 @@
 // `mmref sample asr --checkpoint CKPT AUDIO...`: transcripts with unit timestamps from the CTC
-// alignment. The generative families (diffusion, video, TTS) say plainly that they have not landed.
+// alignment.
+// `mmref sample diffusion --checkpoint CKPT --prompt "..." [--steps N --sampler NAME --cfg S --seed K
+//   --count N --out DIR]`: PNGs from a diffusion_unet checkpoint (EMA weights when it has them). Video
+// and TTS say plainly that they have not landed.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -9,7 +12,9 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "data/media/image_io.h"
 #include "train/asr_task.h"
+#include "train/diffusion_task.h"
 
 namespace mmref::cli {
 
@@ -20,11 +25,19 @@ Command add_sample(CLI::App& app) {
     train::AsrDecodeConfig decode;
     bool timestamps = false;
     std::vector<std::string> other;
+    // diffusion
+    std::vector<std::string> prompts;
+    std::vector<int64_t> labels;
+    std::string sampler, out = "samples";
+    int64_t steps = 0, count = 1;
+    double cfg = -1, strength = 1;
+    int64_t seed = 0;
+    bool raw_weights = false;
   };
   auto a = std::make_shared<Args>();
   auto* sub = app.add_subcommand("sample", "Sample from a trained model: `sample asr` transcribes audio "
-                                           "(diffusion, video, tts: not in this build yet)");
-  sub->add_option("family", a->other, "asr (diffusion, video, tts: not available yet)")->expected(0, 1000);
+                                           "and `sample diffusion` writes images (video, tts: not in this build yet)");
+  sub->add_option("family", a->other, "asr | diffusion (video, tts: not available yet)")->expected(0, 1000);
   auto* asr = sub->add_subcommand("asr", "Transcribe audio files with an asr_conformer checkpoint");
   asr->add_option("audio", a->audio, "audio files (anything FFmpeg reads; resampled to 16 kHz mono)")->required();
   asr->add_option("--checkpoint", a->checkpoint, "ckpt-*.safetensors inside an asr_conformer run folder")->required();
@@ -32,11 +45,61 @@ Command add_sample(CLI::App& app) {
   asr->add_option("--beam", a->decode.beam, "beam width")->check(CLI::Range(1, 10000));
   asr->add_flag("--timestamps", a->timestamps, "print each unit's start-end time");
   asr->add_option("--json", a->json, "also write the transcripts as JSONL here");
+  auto* dif = sub->add_subcommand("diffusion", "Generate images with a diffusion_unet checkpoint");
+  dif->add_option("--checkpoint", a->checkpoint, "ckpt-*.safetensors inside a diffusion_unet run folder")->required();
+  dif->add_option("--prompt", a->prompts, "caption(s) for a text-conditioned model (repeat for several)");
+  dif->add_option("--label", a->labels, "class label(s) for a class-conditioned model (repeat for several)");
+  dif->add_option("--steps", a->steps, "inference steps (default: the run's sample.sampler)")->check(CLI::Range(1, 100000));
+  dif->add_option("--sampler", a->sampler, "ddpm | ddim | euler | euler_a | heun | dpmpp_2m | flow_euler | flow_heun");
+  dif->add_option("--cfg", a->cfg, "classifier-free guidance scale (default: the run's sample.cfg)")->check(CLI::Range(0.0, 100.0));
+  dif->add_option("--seed", a->seed, "random seed")->check(CLI::Range(int64_t{0}, int64_t{1} << 62));
+  dif->add_option("--count", a->count, "images per prompt or label (or in all, unconditional)")->check(CLI::Range(1, 100000));
+  dif->add_option("--out", a->out, "output folder (PNG files + prompts.jsonl)");
+  dif->add_flag("--raw-weights", a->raw_weights, "sample with the raw weights even when the checkpoint has EMA ones");
   sub->allow_extras();
-  return {sub, [a, asr]() -> int {
+  return {sub, [a, asr, dif]() -> int {
+            if (dif->parsed()) {
+              auto L = train::load_diffusion_checkpoint(a->checkpoint, !a->raw_weights);
+              if (!a->sampler.empty()) L.sample.sampler.name = a->sampler;
+              if (a->steps > 0) L.sample.sampler.num_inference_steps = a->steps;
+              if (a->cfg >= 0) L.sample.cfg = a->cfg;
+              L.sample.seed = static_cast<uint64_t>(a->seed);
+              L.sample.sampler.validate();
+              train::DiffusionCondition c;
+              const std::string& cond = L.spec.data.conditioning;
+              if (cond == "text" && a->prompts.empty()) throw UsageError("mmref sample diffusion: this model is text-conditioned: give --prompt");
+              if (cond == "class" && a->labels.empty()) throw UsageError("mmref sample diffusion: this model is class-conditioned: give --label");
+              for (const auto& p : a->prompts) c.texts.insert(c.texts.end(), static_cast<size_t>(a->count), p);
+              for (const auto l : a->labels) {
+                if (l < 0 || l >= L.spec.num_classes) {
+                  throw UsageError(fmt::format("mmref sample diffusion: --label {} is outside 0..{}", l, L.spec.num_classes - 1));
+                }
+                c.labels.insert(c.labels.end(), static_cast<size_t>(a->count), l);
+              }
+              const int64_t n = cond == "text" ? static_cast<int64_t>(c.texts.size())
+                                : cond == "class" ? static_cast<int64_t>(c.labels.size()) : a->count;
+              const at::Tensor imgs = train::generate_images(L.net, L.spec, L.vocab.get(), c, n, L.sample);
+              fs::make_dirs(a->out);
+              std::string jl;
+              for (int64_t i = 0; i < n; ++i) {
+                const std::string f = fmt::format("{}/{:05d}.png", a->out, i);
+                data::save_image(f, imgs[i]);
+                nlohmann::json j{{"path", f}, {"seed", a->seed}, {"sampler", L.sample.sampler.name},
+                                 {"steps", L.sample.sampler.num_inference_steps}, {"cfg", L.sample.cfg}};
+                if (!c.texts.empty()) j["text"] = c.texts[static_cast<size_t>(i)];
+                if (!c.labels.empty()) j["label"] = c.labels[static_cast<size_t>(i)];
+                jl += j.dump() + "\n";
+                std::cout << f << "\n";
+              }
+              fs::atomic_write(a->out + "/prompts.jsonl", jl);
+              std::cerr << fmt::format("mmref sample diffusion: {} images ({} {} steps, cfg {}, {} weights) in {}\n", n,
+                                       L.sample.sampler.name, L.sample.sampler.num_inference_steps, L.sample.cfg,
+                                       L.used_ema ? "EMA" : "raw", a->out);
+              return 0;
+            }
             if (!asr->parsed()) {
-              throw UsageError("mmref sample: only `sample asr` is available in this build (diffusion, video and TTS "
-                               "models have not landed); nothing was run");
+              throw UsageError("mmref sample: `sample asr` and `sample diffusion` are available in this build (video "
+                               "and TTS models have not landed); nothing was run");
             }
             const auto ts = train::transcribe_files(a->checkpoint, a->audio, a->decode);
             std::string jl;

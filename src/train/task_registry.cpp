@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "train/asr_task.h"
+#include "train/diffusion_task.h"
 #include "train/mlp_regression.h"
 #include "train/task.h"
 
@@ -16,7 +17,6 @@ struct Planned {
 };
 // Families on the roadmap that do not train in this build yet: named so the error is plain about it.
 constexpr Planned kPlanned[] = {
-    {"diffusion_unet", "UNet image diffusion"},
     {"dit_video", "DiT video diffusion"},
     {"tts_tacotron2", "Tacotron 2 speech synthesis"},
     {"tts_vits", "VITS speech synthesis"},
@@ -24,11 +24,12 @@ constexpr Planned kPlanned[] = {
 
 }  // namespace
 
-std::vector<std::string> task_names() { return {"mlp_regression", "asr_conformer"}; }
+std::vector<std::string> task_names() { return {"mlp_regression", "asr_conformer", "diffusion_unet"}; }
 
 std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "mlp_regression") return std::make_unique<MlpRegressionTask>();
   if (name == "asr_conformer") return std::make_unique<AsrConformerTask>();
+  if (name == "diffusion_unet") return std::make_unique<DiffusionUnetTask>();
   for (const auto& p : kPlanned) {
     if (name == p.name) {
       throw ConfigError(fmt::format(

@@ -1,0 +1,131 @@
+// Task `diffusion_unet`: image diffusion with diffusers' UNet2DConditionModel layout
+// (models/diffusion/unet2d.h), trained by the engine (trainer.h: EMA, resume, LoRA, mixed precision, data
+// parallel), on the local corpora: the captioned shapes (`mmref data make images`, text conditioning
+// through a small jointly trained text encoder) or opencv-doc's handwritten digits (`digits`, class
+// conditioning), or unconditional.
+//
+//   data:        {kind: images | digits, dir, size, train, valid, test, heldout, make_if_missing, count,
+//                 seed, conditioning: text | class | none, cond_dropout (classifier-free guidance training),
+//                 max_tokens, exclude_words, include_words, max_train}
+//   model:       UNet2DConfig keys (preset: tiny | tiny_class | sd15, then overrides); in/out channels and
+//                cross_attention_dim / num_class_embeds are set from the data when left at the preset
+//   text_encoder: TextEncoderConfig keys (width = the UNet's cross_attention_dim)
+//   diffusion:   {objective: vp | flow, prediction_type: epsilon | v_prediction | sample, schedule keys
+//                 (num_train_timesteps, beta_schedule, beta_start, beta_end, rescale_betas_zero_snr),
+//                 min_snr_gamma (0 = off), flow_timesteps: logit_normal | uniform, flow_shift}
+//   sample:      {sampler: SamplerOptions map (models/diffusion/samplers.h), cfg, seed, count (the grid),
+//                 val_count (scene-checked samples at each validation), final_count, batch_size}
+//   finetune:    {base: a checkpoint of this task, lora_r, lora_alpha, lora_dropout, target_modules}
+//   train:       the engine's keys
+//
+// The model's state-dict names: unet.* (diffusers' names) and text_encoder.* (CLIPTextModel-style).
+// Validation: the denoising loss on a fixed batch of test images at fixed timesteps and noise, and for the
+// shapes corpus the scene checks (eval/scene_check.h: colour, count, shape, size, position from the
+// caption) of val_count samples. Samples: a grid every train.sample_every steps and at the end. At the
+// end: final_count samples for test and held-out captions in <run>/final_samples/{test,heldout}/ with
+// captions.jsonl (for `mmref eval` CLIP score / FID), their scene-check rates and those of the real
+// images (the checker's ceiling) in summary.json.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "models/common/lora.h"
+#include "models/diffusion/samplers.h"
+#include "models/diffusion/text_encoder.h"
+#include "models/diffusion/unet2d.h"
+#include "train/task.h"
+#include "train/trainer.h"
+
+namespace mmref::train {
+
+struct DiffusionDataConfig {
+  std::string kind = "images";  // images | digits (the corpus made when absent)
+  std::string dir = "data/images";
+  int64_t size = 32;            // images: the corpus's 32 or 64 px folder; digits: resized to this
+  std::string train = "train.jsonl", valid = "test.jsonl", test = "test.jsonl", heldout = "heldout.jsonl";
+  bool make_if_missing = true;
+  int64_t count = 5000;         // scenes when the images corpus is made
+  int64_t seed = 0;
+  std::string conditioning = "text";  // text | class | none
+  double cond_dropout = 0.1;          // probability a training sample's condition is replaced by the null one
+  int64_t max_tokens = 24;
+  std::vector<std::string> exclude_words;  // drop training captions containing any (a concept for LoRA)
+  std::vector<std::string> include_words;  // keep only training captions containing one (LoRA data)
+  int64_t max_train = 0;                   // 0 = all
+};
+
+struct DiffusionObjectiveConfig {
+  std::string objective = "vp";  // vp (DDPM family) | flow (rectified flow)
+  std::string prediction_type = "epsilon";
+  diffusion::BetaScheduleOptions schedule;
+  double min_snr_gamma = 0;      // > 0: min-SNR-gamma loss weights (vp only)
+  diffusion::FlowTimestepSampling flow;
+};
+
+struct DiffusionSampleConfig {
+  diffusion::SamplerOptions sampler;  // name, steps and the schedule (kept equal to the training one)
+  double cfg = 3.0;                   // classifier-free guidance scale (1 = conditional only)
+  uint64_t seed = 0;
+  int64_t count = 16, val_count = 32, final_count = 200, batch_size = 32;
+};
+
+// The trained network: the UNet and (text conditioning) the text encoder, under "unet" / "text_encoder".
+class DiffusionNetImpl : public torch::nn::Module {
+ public:
+  DiffusionNetImpl(const diffusion::UNet2DConfig& unet, const diffusion::TextEncoderConfig* text);
+  diffusion::UNet2DConditionModel unet{nullptr};
+  diffusion::TextEncoder text_encoder{nullptr};  // null without text conditioning
+};
+TORCH_MODULE(DiffusionNet);
+
+// What a batch is conditioned on: captions (text), labels (class) or nothing.
+struct DiffusionCondition {
+  std::vector<std::string> texts;
+  std::vector<int64_t> labels;
+};
+
+// Everything needed to sample from a trained net (the task and `mmref sample diffusion` share it).
+struct DiffusionModelSpec {
+  DiffusionDataConfig data;
+  diffusion::UNet2DConfig unet;
+  diffusion::TextEncoderConfig text;
+  DiffusionObjectiveConfig objective;
+  int64_t num_classes = 0;  // class conditioning: labels 0..num_classes-1, null = num_classes
+};
+
+// Samples n images (n = texts.size() or labels.size(), or `n` when unconditional) as (n, C, S, S) float
+// in [0, 1]; deterministic for (seed, batch_size). cfg != 1 runs the unconditional and conditional rows
+// in one forward of 2B.
+at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, const diffusion::TextVocab* vocab,
+                           const DiffusionCondition& cond, int64_t n, const DiffusionSampleConfig& sc);
+
+// `mmref sample diffusion`: loads a checkpoint of this task (its run folder's config.yaml and vocab.json)
+// into a net (EMA weights when the checkpoint has them and `ema`), ready for generate_images.
+struct LoadedDiffusion {
+  DiffusionModelSpec spec;
+  DiffusionSampleConfig sample;
+  std::shared_ptr<diffusion::TextVocab> vocab;
+  DiffusionNet net{nullptr};
+  bool used_ema = false;
+};
+LoadedDiffusion load_diffusion_checkpoint(const std::string& checkpoint, bool ema = true);
+
+class DiffusionUnetTask : public Task {
+ public:
+  void parse(config::Reader& root) override;
+  nlohmann::json run(TaskContext& ctx) override;
+
+  DiffusionModelSpec spec;
+  DiffusionSampleConfig sample;
+  TrainerConfig train;
+  std::string finetune_base;
+  models::LoraConfig lora{/*r=*/0};
+};
+
+// Reads the task's sections into spec/sample (shared by parse and the checkpoint loader).
+void parse_diffusion_sections(config::Reader& root, DiffusionModelSpec& spec, DiffusionSampleConfig& sample);
+
+}  // namespace mmref::train
