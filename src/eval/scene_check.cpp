@@ -43,8 +43,8 @@ struct Component {
   int64_t area = 0;
   double cx = 0, cy = 0;
   int x0 = 1 << 30, y0 = 1 << 30, x1 = -1, y1 = -1;
-  double fill() const { return static_cast<double>(area) / ((x1 - x0 + 1) * static_cast<double>(y1 - y0 + 1)); }
-};
+  std::vector<int> pixels;  // y * S + x
+  };
 
 // Palette labels: 0 = background, 1 + k = kColourRgb[k].
 std::vector<int> label_pixels(const at::Tensor& img, int s) {
@@ -85,6 +85,7 @@ std::vector<Component> components_of(const std::vector<int>& lab, int s, int lab
       stack.pop_back();
       const int x = q % s, y = q / s;
       ++c.area, c.cx += x + 0.5, c.cy += y + 0.5;
+      c.pixels.push_back(q);
       c.x0 = std::min(c.x0, x), c.x1 = std::max(c.x1, x), c.y0 = std::min(c.y0, y), c.y1 = std::max(c.y1, y);
       const int nb[4][2] = {{x - 1, y}, {x + 1, y}, {x, y - 1}, {x, y + 1}};
       for (const auto& n : nb) {
@@ -102,20 +103,58 @@ std::vector<Component> components_of(const std::vector<int>& lab, int s, int lab
   return out;
 }
 
-// Fill ratio of the bounding box: square ~1, circle ~pi/4, triangle ~1/2 (pixelised small shapes drift,
-// hence the wide bands; measured on rendered scenes in the test).
-int classify_shape(const Component& c) {
-  const double f = c.fill();
-  if (f >= 0.88) return 1;  // square
-  if (f >= 0.62) return 0;  // circle
-  return 2;                 // triangle
-}
-
 // Drawn area of a shape of radius r (image_corpus.cpp): circle pi r^2, square (1.7 r)^2, triangle 1.8 r^2.
 double drawn_area(int shape, bool large, int s) {
   const double r = (large ? 0.14 : 0.09) * s;
   static const double k[3] = {M_PI, 1.7 * 1.7, 1.8};
   return k[shape] * r * r;
+}
+
+// The shape whose rendering best overlaps the component (intersection over union): each hypothesis is
+// drawn with the corpus's own rasteriser (data::gen::draw_shape), `objects` copies spaced evenly along
+// the component's longer side (touching objects of one colour merge), the radius from the area.
+int classify_shape(int s, const Component& c, int64_t objects) {
+  std::vector<uint8_t> mine(static_cast<size_t>(s * s), 0);
+  for (const int q : c.pixels) mine[static_cast<size_t>(q)] = 1;
+  const int w = c.x1 - c.x0 + 1, h = c.y1 - c.y0 + 1;
+  const bool horizontal = w >= h;
+  int best = 0;
+  double best_iou = -1;
+  std::vector<uint8_t> planes(static_cast<size_t>(3 * s * s));
+  for (int shape = 0; shape < 3; ++shape) {
+    const double r0 = std::sqrt(static_cast<double>(c.area) / static_cast<double>(objects) /
+                                drawn_area(shape, true, 1) * 0.14 * 0.14);
+    // Small shapes are a few pixels: fit the sub-pixel offset and the radius too (best of 27 renders).
+    for (const double dr : {0.92, 1.0, 1.08}) {
+      for (const double ox : {-0.34, 0.0, 0.34}) {
+        for (const double oy : {-0.34, 0.0, 0.34}) {
+          const double r = r0 * dr;
+          std::fill(planes.begin(), planes.end(), 0);
+          // Extent of one object from its centre along x (r or 0.85 r) and y (triangles: -r .. 0.8 r).
+          const double ext_x = shape == 1 ? 0.85 * r : r;
+          const double up = shape == 1 ? 0.85 * r : r, down = shape == 0 ? r : (shape == 1 ? 0.85 * r : 0.8 * r);
+          for (int64_t k = 0; k < objects; ++k) {
+            const double f = objects == 1 ? 0.5 : static_cast<double>(k) / static_cast<double>(objects - 1);
+            double cx = 0.5 * (c.x0 + c.x1 + 1), cy = c.y0 + up + 0.5 * (h - up - down);
+            if (horizontal && objects > 1) cx = c.x0 + ext_x + f * (w - 2 * ext_x);
+            if (!horizontal && objects > 1) cy = c.y0 + up + f * (h - up - down);
+            data::gen::draw_shape(planes.data(), s, s, shape, cx + ox, cy + oy, r, {255, 255, 255});
+          }
+          int64_t inter = 0, uni = 0;
+          for (int y = std::max(0, c.y0 - 3); y <= std::min(s - 1, c.y1 + 3); ++y) {
+            for (int x = std::max(0, c.x0 - 3); x <= std::min(s - 1, c.x1 + 3); ++x) {
+              const size_t i = static_cast<size_t>(y * s + x);
+              const bool a = mine[i] != 0, b = planes[i] != 0;
+              inter += a && b, uni += a || b;
+            }
+          }
+          const double iou = uni ? static_cast<double>(inter) / static_cast<double>(uni) : 0;
+          if (iou > best_iou) best_iou = iou, best = shape;
+        }
+      }
+    }
+  }
+  return best;
 }
 
 }  // namespace
@@ -167,7 +206,7 @@ SceneCheck check_scene(const at::Tensor& img, const SceneCaption& cap, const Sce
   r.colour = !main.empty();
   const bool relation = cap.relation >= 0;
   const bool same_colour_ref = relation && cap.ref_colour == cap.colour;
-  r.count = static_cast<int>(main.size()) == cap.count + (same_colour_ref ? 1 : 0);
+
   // The reference object: the largest component of its colour, or (same colour) the main-colour
   // component farthest from the mean of the others.
   Component ref;
@@ -178,6 +217,8 @@ SceneCheck check_scene(const at::Tensor& img, const SceneCaption& cap, const Sce
       if (!have_ref || c.area > ref.area) ref = c, have_ref = true;
     }
   } else if (same_colour_ref && main.size() >= 2) {
+    // The component that looks most like the reference (its shape, then its size), ties broken by the
+    // distance from the others (the group is drawn in a line away from the reference).
     size_t far = 0;
     double best = -1;
     for (size_t k = 0; k < main.size(); ++k) {
@@ -186,18 +227,32 @@ SceneCheck check_scene(const at::Tensor& img, const SceneCaption& cap, const Sce
         if (q != k) mx += main[q].cx, my += main[q].cy;
       }
       mx /= static_cast<double>(main.size() - 1), my /= static_cast<double>(main.size() - 1);
-      const double d = std::hypot(main[k].cx - mx, main[k].cy - my);
-      if (d > best) best = d, far = k;
+      const double ratio = static_cast<double>(main[k].area) / drawn_area(cap.ref_shape, cap.ref_large, s);
+      const double score = 2.0 * (classify_shape(s, main[k], 1) == cap.ref_shape) + (ratio > 0.6 && ratio < 1.6) +
+                           0.5 * std::hypot(main[k].cx - mx, main[k].cy - my) / s;
+      if (score > best) best = score, far = k;
     }
     ref = main[far], have_ref = true;
     main.erase(main.begin() + static_cast<std::ptrdiff_t>(far));
   }
+  // Objects per component: touching objects of one colour merge into one component (large ones are
+  // drawn 0.3 S apart with a 0.28 S diameter, plus jitter), so a component counts as its area over one
+  // object's drawn area, rounded (at least 1). The same-colour reference was taken out above.
+  int64_t objects = 0;
+  for (const auto& c : main) {
+    objects += std::max<int64_t>(1, std::llround(static_cast<double>(c.area) / drawn_area(cap.shape, cap.large, s)));
+  }
+  r.count = objects == cap.count && (!same_colour_ref || have_ref);
   if (main.empty()) return r;
-  r.shape = std::all_of(main.begin(), main.end(), [&](const Component& c) { return classify_shape(c) == cap.shape; });
+  r.shape = std::all_of(main.begin(), main.end(), [&](const Component& c) {
+    const int64_t k = std::max<int64_t>(1, std::llround(static_cast<double>(c.area) / drawn_area(cap.shape, cap.large, s)));
+    return classify_shape(s, c, k) == cap.shape;
+  });
   double area = 0, cx = 0, cy = 0;
   for (const auto& c : main) area += static_cast<double>(c.area), cx += c.cx, cy += c.cy;
   const double n = static_cast<double>(main.size());
-  area /= n, cx /= n * s, cy /= n * s;  // centroid as a fraction of the image
+  area /= static_cast<double>(cap.count);  // per object, taking the caption's count (count is its own check)
+  cx /= n * s, cy /= n * s;                                    // centroid as a fraction of the image
   // Large or small: the nearer drawn area in log scale (the two differ by (0.14 / 0.09)^2 = 2.4x).
   const double a_small = drawn_area(cap.shape, false, s), a_large = drawn_area(cap.shape, true, s);
   const bool looks_large = std::log(area) > 0.5 * (std::log(a_small) + std::log(a_large));
