@@ -39,6 +39,7 @@
 #include "models/clip/clip_model.h"
 #include "models/clip/clip_tokenizer.h"
 #include "models/inception/fid_inception.h"
+#include "models/mos/nisqa.h"
 
 namespace mmref::eval {
 
@@ -443,6 +444,33 @@ Utterances read_texts(const std::string& file) {
   return u;
 }
 
+// The files a manifest lists ({"path"|"id", ...} per line; "text" optional), or one path per line.
+Utterances read_texts_or_paths(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) MMREF_FAIL("'{}': cannot open the file list", file);
+  Utterances u;
+  int64_t n = 0;
+  for (std::string l; std::getline(in, l);) {
+    ++n;
+    if (!l.empty() && l.back() == '\r') l.pop_back();
+    if (l.empty()) continue;
+    if (l[0] != '{') {
+      u.ids.push_back(l), u.texts.emplace_back();
+      continue;
+    }
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(l);
+    } catch (const std::exception& e) {
+      MMREF_FAIL("'{}':{}: not JSON: {}", file, n, e.what());
+    }
+    const std::string p = j.value("path", j.value("id", ""));
+    if (p.empty()) MMREF_FAIL("'{}':{}: no \"path\"", file, n);
+    u.ids.push_back(p), u.texts.push_back(j.value("text", ""));
+  }
+  return u;
+}
+
 Job parse_wer(config::Reader& r, const std::string& name, bool chars) {
   std::string refs, hyps;
   WerNormalization norm;
@@ -752,8 +780,88 @@ Job parse_intelligibility(config::Reader& r, const std::string& name) {
   };
 }
 
+// ---- learned MOS: NISQA (weights from a file) ----
+
+Job parse_mos(config::Reader& r, const std::string& name) {
+  std::string audio, weights, args;
+  int64_t max_segments = 0;
+  r.req("audio", audio);
+  r.req("weights", weights);
+  r.opt("args", args);
+  r.opt("max_segments", max_segments, config::Range::at_least(0));
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (stdfs::is_directory(audio, ec)) {
+      for (const auto& e : stdfs::directory_iterator(audio)) {
+        if (e.is_regular_file() && is_audio_file(e.path())) files.push_back(e.path().string());
+      }
+      std::sort(files.begin(), files.end());
+    } else {
+      require_file(name + ".audio", audio);
+      const Utterances u = read_texts_or_paths(audio);
+      const stdfs::path base = stdfs::path(audio).parent_path();
+      for (const auto& id : u.ids) files.push_back(stdfs::path(id).is_absolute() ? id : (base / id).string());
+    }
+    if (files.empty()) MMREF_FAIL("{}.audio: no audio files (.wav, .flac, .mp3, ...) in '{}'", name, audio);
+    require_file(name + ".weights", weights);
+    models::Nisqa net = models::load_nisqa(weights, args);
+    if (max_segments > 0) net->set_max_segments(max_segments);
+    const bool dim = net->config().dim();
+    ctx.note(fmt::format("{}: NISQA ({}) on {} files", name, net->config().model, files.size()));
+    std::vector<std::vector<double>> v(dim ? 5 : 1);
+    ps.columns = {"path", "mos"};
+    if (dim) ps.columns.insert(ps.columns.end(), {"noi", "dis", "col", "loud"});
+    torch::NoGradGuard ng;
+    for (const auto& f : files) {
+      data::AudioOptions ao;
+      ao.channels = 1;
+      int sr = 0;
+      const at::Tensor wave = data::load_audio(f, ao, &sr).select(0, 0);
+      models::MosPrediction p;
+      try {
+        p = models::predict(net, wave, sr);
+      } catch (const Error& e) {
+        MMREF_FAIL("{}: '{}': {}", name, f, e.what());
+      }
+      v[0].push_back(p.mos);
+      std::vector<std::string> row{f, num(p.mos)};
+      if (dim) {
+        for (const auto& [k, x] : {std::pair{1, p.noi}, {2, p.dis}, {3, p.col}, {4, p.loud}}) {
+          v[static_cast<size_t>(k)].push_back(x.value_or(NAN));
+          row.push_back(num(x.value_or(NAN)));
+        }
+      }
+      ps.rows.push_back(row);
+    }
+    static const char* kNames[] = {"mos_nisqa", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud"};
+    std::vector<MetricResult> out;
+    const std::string sha = ctx.hash(weights);
+    for (size_t k = 0; k < v.size(); ++k) {
+      MetricResult m;
+      m.metric = kNames[k];
+      m.n = static_cast<int64_t>(v[k].size());
+      double sum = 0;
+      for (const double x : v[k]) sum += x;
+      m.value = sum / static_cast<double>(m.n);
+      const auto& vals = v[k];
+      m.ci = bootstrap_ci(m.n, [&](const std::vector<int64_t>& idx) {
+        double a = 0;
+        for (const auto i : idx) a += vals[static_cast<size_t>(i)];
+        return a / static_cast<double>(idx.size());
+      }, ctx.bootstrap, 0.95, ctx.seed);
+      m.settings = {{"audio", audio}, {"weights", weights}, {"weights_sha256", sha}, {"model", net->config().model},
+                    {"predictor", "NISQA (Mittag et al. 2021), mmref port; mean over files"},
+                    {"channels", "mixed to mono"}};
+      out.push_back(m);
+    }
+    return out;
+  };
+}
+
 const std::vector<std::string>& metric_kinds() {
-  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility"};
+  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility", "mos"};
   return k;
 }
 
@@ -766,6 +874,7 @@ Job parse_job(config::Reader& r, const std::string& name, const std::string& kin
   if (kind == "cer") return parse_wer(r, name, true);
   if (kind == "speech") return parse_speech(r, name);
   if (kind == "intelligibility") return parse_intelligibility(r, name);
+  if (kind == "mos") return parse_mos(r, name);
   const std::string near = config::closest(kind, metric_kinds());
   throw ConfigError(fmt::format("metrics.{}: unknown metric '{}'{}; known: {}", name, kind,
                                 near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),

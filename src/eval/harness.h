@@ -23,6 +23,10 @@
 //            TTS intelligibility: the audio transcribed by mmref's Conformer-CTC, then WER and CER
 //            (intelligibility_wer, intelligibility_cer) against the texts, both normalised as the
 //            recogniser's training transcripts (eval/asr_transcriber.h)
+//     mos:  {audio: DIR|MANIFEST|file list, weights: nisqa.tar | nisqa_tts.tar | .safetensors, args: ""
+//            (JSON args for a safetensors without them), max_segments: 0 (= the checkpoint's)}
+//            learned MOS (NISQA, models/mos/nisqa.h): mos_nisqa, and for NISQA_DIM weights nisqa_noi,
+//            nisqa_dis, nisqa_col, nisqa_loud; means over files with bootstrap CIs, per-file CSV
 //
 // Text files: JSONL manifests ({"id"|"path", "text"}; paired by id/path when both have them) or plain
 // text, one utterance per line (paired by line). Captions: JSONL ({"path"|"image", "text"}, matched by

@@ -23,6 +23,7 @@
 #include "eval/inception_features.h"
 #include "eval/wer.h"
 #include "models/inception/fid_inception.h"
+#include "models/mos/nisqa.h"
 
 namespace {
 
@@ -182,6 +183,53 @@ TEST(EvalHarness, UnknownMetricAndBadKeysAreConfigErrors) {
   const std::string err = s.results.at(0).at("error");
   EXPECT_NE(err.find("tts.checkpoint"), std::string::npos) << err;
   EXPECT_NE(err.find("none.safetensors"), std::string::npos) << err;
+  std::system(("rm -rf '" + d + "'").c_str());
+}
+
+// metric: mos runs NISQA (weights from a file: here a seeded NISQA_DIM model saved as safetensors, no
+// released weights exist on this machine) over a folder, and reports the per-file means of what
+// models::predict returns, for all five outputs, with a per-file CSV; an unreadable file fails the metric
+// naming it.
+TEST(EvalHarness, MosMetricIsTheMeanOfNisqaPredictions) {
+  const std::string d = mmref::fs::make_temp_dir("mmref_eval_mos_");
+  at::manual_seed(3);
+  mmref::models::NisqaConfig c;
+  c.model = "NISQA_DIM";
+  mmref::models::Nisqa net(c);
+  net->eval();
+  mmref::models::save_nisqa_safetensors(net, d + "/nisqa.safetensors");
+  mmref::fs::make_dirs(d + "/tts");
+  const int sr = 16000;
+  std::vector<at::Tensor> waves;
+  for (int i = 0; i < 3; ++i) {
+    const at::Tensor t = at::arange(2 * sr, at::kFloat).div(sr);
+    at::Tensor w = (t * (2 * M_PI * (220.0 * (i + 1)))).sin().mul(0.3) + at::randn({2 * sr}).mul(0.02 * (i + 1));
+    mmref::data::save_audio(d + "/tts/utt" + std::to_string(i) + ".wav", w.unsqueeze(0), sr);
+    int got = 0;
+    waves.push_back(mmref::data::load_audio(d + "/tts/utt" + std::to_string(i) + ".wav", {}, &got).select(0, 0));
+  }
+  std::ofstream(d + "/e.yaml") << "eval: {out: " << d << "/res, bootstrap: 100}\nmetrics:\n  q: {metric: mos, audio: "
+                               << d << "/tts, weights: " << d << "/nisqa.safetensors}\n";
+  const auto s = mmref::eval::run_eval(d + "/e.yaml", {});
+  ASSERT_EQ(s.failed, 0) << s.results.dump();
+  ASSERT_EQ(s.results.size(), 5u) << s.results.dump();
+  const auto loaded = mmref::models::load_nisqa(d + "/nisqa.safetensors");
+  double mos = 0, loud = 0;
+  for (const auto& w : waves) {
+    const auto p = mmref::models::predict(const_cast<mmref::models::Nisqa&>(loaded), w, sr);
+    mos += p.mos / 3, loud += *p.loud / 3;
+  }
+  EXPECT_EQ(s.results[0].at("metric"), "mos_nisqa");
+  EXPECT_NEAR(s.results[0].at("value").get<double>(), mos, 1e-9);
+  EXPECT_EQ(s.results[4].at("metric"), "nisqa_loud");
+  EXPECT_NEAR(s.results[4].at("value").get<double>(), loud, 1e-9);
+  EXPECT_EQ(s.results[0].at("n"), 3);
+  const std::string csv = slurp(d + "/res/per_sample/q.csv");
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), "path,mos,noi,dis,col,loud");
+  std::ofstream(d + "/tts/broken.wav") << "not audio";
+  const auto b = mmref::eval::run_eval(d + "/e.yaml", {});
+  ASSERT_EQ(b.failed, 1);
+  EXPECT_NE(b.results.at(0).at("error").get<std::string>().find("broken.wav"), std::string::npos) << b.results.dump();
   std::system(("rm -rf '" + d + "'").c_str());
 }
 
