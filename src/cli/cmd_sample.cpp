@@ -3,6 +3,7 @@
 // `mmref sample diffusion --checkpoint CKPT --prompt "..." [--steps N --sampler NAME --cfg S --seed K
 //   --count N --out DIR]`: PNGs from a diffusion_unet checkpoint (EMA weights when it has them). Video
 // and TTS say plainly that they have not landed.
+#include <fstream>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +28,7 @@ Command add_sample(CLI::App& app) {
     std::vector<std::string> other;
     // diffusion
     std::vector<std::string> prompts;
+    std::string prompts_file;
     std::vector<int64_t> labels;
     std::string sampler, out = "samples";
     int64_t steps = 0, count = 1;
@@ -48,6 +50,7 @@ Command add_sample(CLI::App& app) {
   auto* dif = sub->add_subcommand("diffusion", "Generate images with a diffusion_unet checkpoint");
   dif->add_option("--checkpoint", a->checkpoint, "ckpt-*.safetensors inside a diffusion_unet run folder")->required();
   dif->add_option("--prompt", a->prompts, "caption(s) for a text-conditioned model (repeat for several)");
+  dif->add_option("--prompts", a->prompts_file, "a file of captions: JSONL {\"text\": ...} or one per line");
   dif->add_option("--label", a->labels, "class label(s) for a class-conditioned model (repeat for several)");
   dif->add_option("--steps", a->steps, "inference steps (default: the run's sample.sampler)")->check(CLI::Range(1, 100000));
   dif->add_option("--sampler", a->sampler, "ddpm | ddim | euler | euler_a | heun | dpmpp_2m | flow_euler | flow_heun");
@@ -67,6 +70,25 @@ Command add_sample(CLI::App& app) {
               L.sample.sampler.validate();
               train::DiffusionCondition c;
               const std::string& cond = L.spec.data.conditioning;
+              if (!a->prompts_file.empty()) {
+                std::ifstream in(a->prompts_file);
+                if (!in) throw UsageError(fmt::format("mmref sample diffusion: --prompts '{}' cannot be opened", a->prompts_file));
+                int line_no = 0;
+                for (std::string l; std::getline(in, l);) {
+                  ++line_no;
+                  if (!l.empty() && l.back() == '\r') l.pop_back();
+                  if (l.empty()) continue;
+                  if (l[0] != '{') {
+                    a->prompts.push_back(l);
+                    continue;
+                  }
+                  const auto j = nlohmann::json::parse(l, nullptr, /*allow_exceptions=*/false);
+                  if (!j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+                    throw UsageError(fmt::format("mmref sample diffusion: {}:{}: expected {{\"text\": ...}}", a->prompts_file, line_no));
+                  }
+                  a->prompts.push_back(j["text"].get<std::string>());
+                }
+              }
               if (cond == "text" && a->prompts.empty()) throw UsageError("mmref sample diffusion: this model is text-conditioned: give --prompt");
               if (cond == "class" && a->labels.empty()) throw UsageError("mmref sample diffusion: this model is class-conditioned: give --label");
               for (const auto& p : a->prompts) c.texts.insert(c.texts.end(), static_cast<size_t>(a->count), p);

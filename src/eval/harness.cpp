@@ -33,6 +33,7 @@
 #include "eval/inception_features.h"
 #include "eval/pitch.h"
 #include "eval/result.h"
+#include "eval/scene_check.h"
 #include "eval/speech_quality.h"
 #include "eval/wer.h"
 #include "mmref/build_info.h"
@@ -860,8 +861,63 @@ Job parse_mos(config::Reader& r, const std::string& name) {
   };
 }
 
+// ---- prompt adherence on the procedural shapes corpus (no weights): eval/scene_check.h ----
+
+Job parse_scene(config::Reader& r, const std::string& name) {
+  std::string images, captions;
+  r.req("images", images);
+  r.req("captions", captions);
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    const ImageSet set = ImageSet::open(images);
+    if (set.is_video()) MMREF_FAIL("{}.images: '{}' holds videos; the scene checks take still images", name, images);
+    std::vector<std::string> paths;
+    for (const auto& it : set.items()) paths.push_back(it.path);
+    const std::vector<std::string> caps = captions_for(captions, paths);
+    static const char* kChecks[] = {"all", "colour", "count", "shape", "size", "position"};
+    std::vector<std::vector<double>> pass(6);
+    ps.columns = {"path", "caption", "all", "colour", "count", "shape", "size", "position"};
+    for (int64_t b = 0; b < set.size(); b += ctx.batch_size) {
+      const auto imgs = set.load(b, ctx.batch_size);
+      for (size_t k = 0; k < imgs.size(); ++k) {
+        const size_t i = static_cast<size_t>(b) + k;
+        SceneCaption cap;
+        try {
+          cap = parse_scene_caption(caps[i]);
+        } catch (const Error& e) {
+          MMREF_FAIL("{}: {} (for '{}')", name, e.what(), paths[i]);
+        }
+        const SceneCheck c = check_scene(imgs[k], cap);
+        const bool v[6] = {c.all(), c.colour, c.count, c.shape, c.size, c.position};
+        std::vector<std::string> row{paths[i], caps[i]};
+        for (int q = 0; q < 6; ++q) pass[static_cast<size_t>(q)].push_back(v[q]), row.push_back(v[q] ? "1" : "0");
+        ps.rows.push_back(row);
+      }
+    }
+    std::vector<MetricResult> out;
+    for (size_t q = 0; q < 6; ++q) {
+      MetricResult m;
+      m.metric = std::string("scene_") + kChecks[q];
+      m.n = static_cast<int64_t>(pass[q].size());
+      double a = 0;
+      for (const double x : pass[q]) a += x;
+      m.value = a / static_cast<double>(std::max<int64_t>(1, m.n));
+      const auto& vals = pass[q];
+      m.ci = bootstrap_ci(m.n, [&](const std::vector<int64_t>& idx) {
+        double t = 0;
+        for (const auto i : idx) t += vals[static_cast<size_t>(i)];
+        return t / static_cast<double>(idx.size());
+      }, ctx.bootstrap, 0.95, ctx.seed);
+      m.settings = {{"images", images}, {"captions", captions},
+                    {"checker", "eval/scene_check.h: palette segmentation against the caption (shapes corpus)"}};
+      out.push_back(m);
+    }
+    return out;
+  };
+}
+
 const std::vector<std::string>& metric_kinds() {
-  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility", "mos"};
+  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility", "mos", "scene"};
   return k;
 }
 
@@ -875,6 +931,7 @@ Job parse_job(config::Reader& r, const std::string& name, const std::string& kin
   if (kind == "speech") return parse_speech(r, name);
   if (kind == "intelligibility") return parse_intelligibility(r, name);
   if (kind == "mos") return parse_mos(r, name);
+  if (kind == "scene") return parse_scene(r, name);
   const std::string near = config::closest(kind, metric_kinds());
   throw ConfigError(fmt::format("metrics.{}: unknown metric '{}'{}; known: {}", name, kind,
                                 near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),

@@ -27,6 +27,9 @@
 //            (JSON args for a safetensors without them), max_segments: 0 (= the checkpoint's)}
 //            learned MOS (NISQA, models/mos/nisqa.h): mos_nisqa, and for NISQA_DIM weights nisqa_noi,
 //            nisqa_dis, nisqa_col, nisqa_loud; means over files with bootstrap CIs, per-file CSV
+//     scene: {images: DIR, captions: FILE}   prompt adherence for the shapes corpus (mmref data make
+//            images): scene_all, scene_colour, scene_count, scene_shape, scene_size, scene_position
+//            (eval/scene_check.h; no weights), pass rates with bootstrap CIs, per-image CSV
 //
 // Text files: JSONL manifests ({"id"|"path", "text"}; paired by id/path when both have them) or plain
 // text, one utterance per line (paired by line). Captions: JSONL ({"path"|"image", "text"}, matched by

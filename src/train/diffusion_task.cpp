@@ -55,6 +55,7 @@ void parse_section(config::Reader& r, DiffusionDataConfig& c) {
   r.opt("exclude_words", c.exclude_words);
   r.opt("include_words", c.include_words);
   r.opt("max_train", c.max_train, config::Range::at_least(0));
+  r.opt("filter_eval", c.filter_eval);
   r.finish();
   if (c.kind == "digits" && c.conditioning == "text") {
     r.fail("conditioning", "the digits corpus has class labels: use conditioning: class (or none)");
@@ -371,7 +372,7 @@ nlohmann::json final_samples(DiffusionNet& net, const DiffusionModelSpec& spec, 
     jl += j.dump() + "\n";
   }
   fs::atomic_write(dir + "/captions.jsonl", jl);
-  data::save_image(dir + "/grid.png", make_grid(imgs.narrow(0, 0, std::min<int64_t>(n, 64)), 8));
+  data::save_image(dir + "_grid.png", make_grid(imgs.narrow(0, 0, std::min<int64_t>(n, 64)), 8));
   nlohmann::json s{{"samples", n}, {"dir", dir}};
   if (spec.data.kind == "images" && spec.data.conditioning == "text") {
     const SceneRates g = scene_rates(imgs, c.texts);
@@ -527,8 +528,8 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
   });
   const int64_t ch = spec.unet.in_channels;
   ImageSplit train_set = load_split(d, d.train, ch, /*filter=*/true, d.max_train);
-  const ImageSplit valid = load_split(d, d.valid, ch, false, 0);
-  const ImageSplit test = load_split(d, d.test, ch, false, 0);
+  const ImageSplit valid = load_split(d, d.valid, ch, d.filter_eval, 0);
+  const ImageSplit test = load_split(d, d.test, ch, d.filter_eval, 0);
   ImageSplit heldout;
   if (d.kind == "images" && fs::exists(path_in(manifest_dir(d), d.heldout))) heldout = load_split(d, d.heldout, ch, false, 0);
 

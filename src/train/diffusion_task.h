@@ -6,7 +6,7 @@
 //
 //   data:        {kind: images | digits, dir, size, train, valid, test, heldout, make_if_missing, count,
 //                 seed, conditioning: text | class | none, cond_dropout (classifier-free guidance training),
-//                 max_tokens, exclude_words, include_words, max_train}
+//                 max_tokens, exclude_words, include_words, max_train, filter_eval}
 //   model:       UNet2DConfig keys (preset: tiny | tiny_class | sd15, then overrides); in/out channels and
 //                cross_attention_dim / num_class_embeds are set from the data when left at the preset
 //   text_encoder: TextEncoderConfig keys (width = the UNet's cross_attention_dim)
@@ -55,6 +55,7 @@ struct DiffusionDataConfig {
   std::vector<std::string> exclude_words;  // drop training captions containing any (a concept for LoRA)
   std::vector<std::string> include_words;  // keep only training captions containing one (LoRA data)
   int64_t max_train = 0;                   // 0 = all
+  bool filter_eval = false;                // apply exclude/include_words to the valid and test splits too
 };
 
 struct DiffusionObjectiveConfig {

@@ -4,7 +4,15 @@
 
 #include <ATen/Functions.h>
 
+#include <cstdlib>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
 #include "core/error.h"
+#include "core/fs.h"
+#include "data/media/image_io.h"
+#include "eval/harness.h"
 #include "data/generators/generators.h"
 #include "eval/scene_check.h"
 
@@ -103,6 +111,47 @@ TEST(SceneCheck, WrongCaptionsBlankImagesAndNoiseFail) {
   EXPECT_FALSE(check_scene(noise, parse_scene_caption("two large red squares on the left")).all());
   EXPECT_THROW(check_scene(at::zeros({1, 32, 32}), parse_scene_caption("a small red square on the left")),
                mmref::Error);
+}
+
+}  // namespace
+
+namespace {
+
+// `mmref eval` metric scene over a folder of rendered scenes + captions.jsonl: all pass; a wrong caption
+// lowers scene_all and scene_colour by one image; a caption that is not a corpus caption fails the metric.
+TEST(SceneCheck, HarnessMetricScoresAFolder) {
+  const std::string d = mmref::fs::make_temp_dir("mmref_scene_");
+  std::string jl;
+  for (int i = 0; i < 8; ++i) {
+    gen::Rng rng(gen::derive_seed(21, 10, static_cast<uint64_t>(i)));
+    const gen::Scene s = gen::sample_scene(rng);
+    const std::string f = d + "/img" + std::to_string(i) + ".png";
+    mmref::data::save_image(f, gen::render_scene(s, 64));
+    std::string cap = gen::scene_caption(s);
+    if (i == 3) {  // a wrong colour
+      const auto p = parse_scene_caption(cap);
+      const std::string wrong = gen::kColourNames[static_cast<size_t>((p.colour + 1) % 8)];
+      cap.replace(cap.find(gen::kColourNames[static_cast<size_t>(p.colour)]), gen::kColourNames[static_cast<size_t>(p.colour)].size(), wrong);
+    }
+    jl += nlohmann::json{{"path", f}, {"text", cap}}.dump() + "\n";
+  }
+  mmref::fs::atomic_write(d + "/captions.jsonl", jl);
+  std::ofstream(d + "/e.yaml") << "eval: {out: " << d << "/res, bootstrap: 50}\nmetrics:\n  shapes: {metric: scene, images: "
+                               << d << ", captions: " << d << "/captions.jsonl}\n";
+  const auto s = mmref::eval::run_eval(d + "/e.yaml", {});
+  ASSERT_EQ(s.failed, 0) << s.results.dump();
+  ASSERT_EQ(s.results.size(), 6u);
+  EXPECT_EQ(s.results[0].at("metric"), "scene_all");
+  EXPECT_DOUBLE_EQ(s.results[0].at("value").get<double>(), 7.0 / 8.0);
+  EXPECT_DOUBLE_EQ(s.results[1].at("value").get<double>(), 7.0 / 8.0);  // colour
+  EXPECT_EQ(s.results[0].at("n"), 8);
+  EXPECT_TRUE(mmref::fs::exists(d + "/res/per_sample/shapes.csv"));
+  std::ofstream(d + "/bad.jsonl") << nlohmann::json{{"path", d + "/img0.png"}, {"text", "a purple cow"}}.dump() << "\n";
+  std::ofstream(d + "/f.yaml") << "eval: {out: " << d << "/res2}\nmetrics:\n  shapes: {metric: scene, images: " << d
+                               << "/img0.png, captions: " << d << "/bad.jsonl}\n";
+  const auto b = mmref::eval::run_eval(d + "/f.yaml", {});
+  EXPECT_EQ(b.failed, 1) << b.results.dump();
+  std::system(("rm -rf '" + d + "'").c_str());
 }
 
 }  // namespace
