@@ -67,12 +67,19 @@ def main():
     with open(os.path.join(a.out, "ref.jsonl"), "w") as fh:
         for p, t in items:
             fh.write(json.dumps({"id": p, "text": t}) + "\n")
-    with open(os.path.join(a.out, "pocketsphinx_hyp.jsonl"), "w") as fh:
-        for i, (p, _) in enumerate(items):
-            fh.write(json.dumps({"id": p, "text": pocketsphinx(p, os.path.join(a.out, "tmp.raw"))}) + "\n")
-            if (i + 1) % 20 == 0:
-                print("pocketsphinx: %d/%d" % (i + 1, len(items)), file=sys.stderr)
-    os.remove(os.path.join(a.out, "tmp.raw"))
+    hyp_path = os.path.join(a.out, "pocketsphinx_hyp.jsonl")
+    done = []
+    if os.path.exists(hyp_path):  # a second call (e.g. with --checkpoint) reuses the peer's transcripts
+        with open(hyp_path) as fh:
+            done = [json.loads(line)["id"] for line in fh if line.strip()]
+    if done != [p for p, _ in items]:
+        with open(hyp_path + ".part", "w") as fh:
+            for i, (p, _) in enumerate(items):
+                fh.write(json.dumps({"id": p, "text": pocketsphinx(p, os.path.join(a.out, "tmp.raw"))}) + "\n")
+                if (i + 1) % 20 == 0:
+                    print("pocketsphinx: %d/%d" % (i + 1, len(items)), file=sys.stderr)
+        os.replace(hyp_path + ".part", hyp_path)
+        os.remove(os.path.join(a.out, "tmp.raw"))
     metrics = {
         "wer_pocketsphinx": {"metric": "wer", "hypotheses": "pocketsphinx_hyp.jsonl"},
         "cer_pocketsphinx": {"metric": "cer", "hypotheses": "pocketsphinx_hyp.jsonl"},
