@@ -1,0 +1,230 @@
+// Bench targets of the diffusion family (register_diffusion_targets(); target.h): diffusers'
+// UNet2DConditionModel of src/models/diffusion/unet2d and the samplers of samplers.h.
+//
+//   diffusion.unet.forward  one UNet evaluation (eval, no grad) of batch x in_channels x resolution^2
+//                           fresh Gaussian inputs at random timesteps; units = batch images per
+//                           evaluation, unit "images/s". cfg doubles the rows (unconditional +
+//                           conditional, as classifier-free guidance evaluates them) but not the units.
+//   diffusion.sampler       `steps` inference steps of `sampler` (any of sampler_names(): ddim, dpmpp_2m,
+//                           euler, heun, ...) from fresh noise to an image, with cfg when `cfg` > 1;
+//                           units = batch images, unit "images/s" end to end.
+//
+// Point keys: batch (1), resolution (the UNet's input H = W: pixels for tiny, latents for sd15; default
+// the config's sample_size; a multiple of 2^(levels - 1)), dtype (float32), backend / attention_backend /
+// conv_backend (mmref; model_target_common.h: every attention and GroupNorm+SiLU of the UNet goes through
+// kernels/dispatch.h, so backend: torch vs mmref is the attention A/B), cfg (false; true or a scale != 1
+// turns guidance on -- the sampler uses the scale, true means 3.0), tokens (16: text-context length for
+// models with cross-attention; the context states are random (B, tokens, cross_attention_dim), the text
+// encoder is not run), seed (0). The model: `preset: tiny | tiny_class | sd15` or the `model:` section of
+// `config:` (e.g. configs/diffusion/shapes_32.yaml); default preset tiny. Class-conditioned models get
+// random labels. diffusion.sampler adds steps (20) and sampler (dpmpp_2m), other settings at
+// SamplerOptions' defaults (the schedule does not change the cost).
+//
+// FLOPs: UNet2DConditionModelImpl::flops (2 x multiply-adds of every conv, linear and the two attention
+// matmuls) for the evaluated rows; the sampler multiplies by its number of evaluations.
+//
+// Peer (diffusion.unet.forward): benchmarks/peers/unet2d_eager.py, the same UNet in Python eager PyTorch
+// (tests/models/unet2d_reference.py's diffusers-named composition, plain softmax attention).
+#include <memory>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Functions.h>
+#include <fmt/format.h>
+#include <torch/utils.h>
+
+#include "bench/model_target_common.h"
+#include "bench/target.h"
+#include "core/error.h"
+#include "models/diffusion/samplers.h"
+#include "models/diffusion/unet2d.h"
+
+namespace mmref::bench {
+
+namespace {
+
+constexpr const char* kPeerScript = "benchmarks/peers/unet2d_eager.py";
+constexpr double kDefaultCfgScale = 3.0;  // configs/diffusion/shapes_32.yaml's sample.cfg
+
+diffusion::UNet2DConfig unet_config(const Point& p, const std::string& target) {
+  if (p.has("config")) {
+    if (p.has("preset")) MMREF_FAIL("{}: set either 'preset' or 'config', not both", target);
+    const std::string path = p.get_string("config", "");
+    const config::Node node = config_section(path, "model");
+    config::Reader r(&node, "model", nullptr, config::Mark{path, 1, 1});
+    diffusion::UNet2DConfig c;
+    diffusion::parse(r, c);
+    c.validate();
+    return c;
+  }
+  try {
+    return diffusion::unet2d_preset(p.get_string("preset", "tiny"));
+  } catch (const Error& e) {
+    MMREF_FAIL("{}: {}", target, e.what());
+  }
+}
+
+// Guidance scale from `cfg`: false / absent / 1 -> 0 (off), true -> kDefaultCfgScale, a number -> itself.
+double cfg_scale(const Point& p, const std::string& target) {
+  if (!p.has("cfg")) return 0;
+  const auto& v = p.values.at("cfg");
+  if (v.is_boolean()) return v.get<bool>() ? kDefaultCfgScale : 0;
+  const double s = p.get_double("cfg", 1.0);  // a wrong type throws here
+  if (s < 0) MMREF_FAIL("{}: 'cfg' must be >= 0, got {}", target, s);
+  return s == 1.0 ? 0 : s;
+}
+
+// The model, its conditioning and the sizes both targets share.
+struct UnetFixture {
+  diffusion::UNet2DConfig config;
+  diffusion::UNet2DConditionModel unet{nullptr};
+  int64_t batch = 0, resolution = 0, tokens = 0, rows = 0;  // rows: 2 x batch with cfg
+  double cfg = 0;
+  c10::ScalarType dtype = at::kFloat;
+  at::Tensor context, labels;  // (rows, tokens, Dc) / (rows) or undefined
+};
+
+UnetFixture make_fixture(const Point& p, const std::string& target) {
+  UnetFixture fx;
+  fx.config = unet_config(p, target);
+  const auto& c = fx.config;
+  fx.batch = point_int_at_least(p, target, "batch", 1, 1);
+  fx.resolution = point_int_at_least(p, target, "resolution", c.sample_size, 1);
+  if (fx.resolution % c.size_multiple() != 0) {
+    MMREF_FAIL("{}: resolution {} must be a multiple of {} (2^(levels - 1) of this UNet)", target, fx.resolution,
+               c.size_multiple());
+  }
+  fx.tokens = point_int_at_least(p, target, "tokens", 16, 1);
+  fx.cfg = cfg_scale(p, target);
+  fx.rows = fx.cfg > 0 ? 2 * fx.batch : fx.batch;
+  fx.dtype = point_dtype(p);
+  const KernelBackends kb = point_backends(p);
+  torch::manual_seed(static_cast<uint64_t>(p.get_int("seed", 0)));
+  fx.unet = diffusion::UNet2DConditionModel(c);
+  fx.unet->set_backends(kb.attention, kb.conv);
+  fx.unet->to(p.device, fx.dtype);
+  fx.unet->eval();
+  const auto opts = at::TensorOptions().device(p.device);
+  if (c.has_cross_attention()) fx.context = at::randn({fx.rows, fx.tokens, c.cross_attention_dim}, opts.dtype(fx.dtype));
+  if (c.num_class_embeds > 0) fx.labels = at::randint(0, c.num_class_embeds, {fx.rows}, opts.dtype(at::kLong));
+  return fx;
+}
+
+double unet_flops(const UnetFixture& fx) {
+  return static_cast<double>(fx.unet->flops(fx.rows, fx.resolution, fx.resolution, fx.tokens));
+}
+
+// diffusers config.json keys, as tests/models/unet2d_reference.py reads them.
+nlohmann::json unet_json(const diffusion::UNet2DConfig& c) {
+  nlohmann::json j = {{"in_channels", c.in_channels},
+                      {"out_channels", c.out_channels},
+                      {"flip_sin_to_cos", c.flip_sin_to_cos},
+                      {"freq_shift", c.freq_shift},
+                      {"down_block_types", c.down_block_types},
+                      {"mid_block_type", c.mid_block_type},
+                      {"up_block_types", c.up_block_types},
+                      {"block_out_channels", c.block_out_channels},
+                      {"layers_per_block", c.layers_per_block},
+                      {"downsample_padding", c.downsample_padding},
+                      {"mid_block_scale_factor", c.mid_block_scale_factor},
+                      {"dropout", c.dropout},
+                      {"norm_num_groups", c.norm_num_groups},
+                      {"norm_eps", c.norm_eps},
+                      {"cross_attention_dim", c.cross_attention_dim},
+                      {"transformer_layers_per_block", c.transformer_layers_per_block},
+                      {"attention_head_dim", c.attention_head_dim},
+                      {"use_linear_projection", c.use_linear_projection},
+                      {"num_class_embeds", c.num_class_embeds}};
+  j["num_attention_heads"] = c.num_attention_heads.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.num_attention_heads);
+  return j;
+}
+
+class UnetForwardTarget : public Target {
+ public:
+  Work prepare(const Point& p) override {
+    fx_ = make_fixture(p, "diffusion.unet.forward");
+    const auto opts = at::TensorOptions().device(p.device);
+    sample_ = at::randn({fx_.rows, fx_.config.in_channels, fx_.resolution, fx_.resolution}, opts.dtype(fx_.dtype));
+    timesteps_ = at::randint(0, 1000, {fx_.rows}, opts.dtype(at::kLong));
+    Work w;
+    w.units = static_cast<double>(fx_.batch);
+    w.unit = "images/s";
+    w.flops = unet_flops(fx_);
+    return w;
+  }
+
+  void run() override {
+    torch::NoGradGuard ng;
+    fx_.unet->forward(sample_, timesteps_, fx_.context, {}, fx_.labels);  // (rows, out, H, W), discarded
+  }
+
+  PeerSpec peer(const Point& /*point*/) const override {
+    return {kPeerScript,
+            {{"batch", fx_.batch},
+             {"rows", fx_.rows},
+             {"resolution", fx_.resolution},
+             {"tokens", fx_.tokens},
+             {"unet", unet_json(fx_.config)}}};
+  }
+
+ private:
+  UnetFixture fx_;
+  at::Tensor sample_, timesteps_;
+};
+
+class SamplerTarget : public Target {
+ public:
+  Work prepare(const Point& p) override {
+    const std::string name = "diffusion.sampler";
+    fx_ = make_fixture(p, name);
+    diffusion::SamplerOptions so;
+    so.name = p.get_string("sampler", "dpmpp_2m");
+    so.num_inference_steps = point_int_at_least(p, name, "steps", 20, 1);
+    try {
+      sampler_ = diffusion::make_sampler(so);
+    } catch (const Error& e) {
+      MMREF_FAIL("{}: {}", name, e.what());
+    }
+    gen_ = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(p.get_int("seed", 0)));
+    const at::Tensor noise = at::randn({fx_.batch, fx_.config.in_channels, fx_.resolution, fx_.resolution}, gen_,
+                                       at::kFloat);
+    x_T_ = sampler_->prepare_latents(noise).to(p.device);
+    Work w;
+    w.units = static_cast<double>(fx_.batch);
+    w.unit = "images/s";
+    w.flops = static_cast<double>(sampler_->num_evaluations()) * unet_flops(fx_);
+    return w;
+  }
+
+  void run() override {
+    torch::NoGradGuard ng;
+    auto* fx = &fx_;
+    diffusion::Denoiser den = [fx](const at::Tensor& x, const at::Tensor& t) {
+      return fx->unet->forward(x, t, fx->context, {}, fx->labels);  // (rows, out, H, W)
+    };
+    if (fx_.cfg > 0) den = diffusion::cfg_denoiser(den, fx_.cfg);
+    diffusion::SampleOptions so;
+    so.generator = gen_;
+    sampler_->sample(den, x_T_, so);  // (B, out, H, W), discarded
+  }
+
+ private:
+  UnetFixture fx_;
+  std::unique_ptr<diffusion::Sampler> sampler_;
+  at::Generator gen_;
+  at::Tensor x_T_;
+};
+
+}  // namespace
+
+void register_diffusion_targets() {
+  register_target("diffusion.unet.forward",
+                  "UNet2DConditionModel evaluation (eval, no grad) at batch x resolution, cfg doubling the "
+                  "rows; images/s per evaluation; peer: the same UNet in eager PyTorch",
+                  [] { return std::make_unique<UnetForwardTarget>(); });
+  register_target("diffusion.sampler",
+                  "end-to-end sampling: `steps` steps of `sampler` with the UNet (cfg when cfg > 1) at batch x "
+                  "resolution; images/s",
+                  [] { return std::make_unique<SamplerTarget>(); });
+}
+
+}  // namespace mmref::bench
