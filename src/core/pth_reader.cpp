@@ -489,9 +489,50 @@ std::map<std::string, torch::Tensor> tensors_of(const std::string& path, const P
   return out;
 }
 
-}  // namespace
 
-std::map<std::string, torch::Tensor> load_pth(const std::string& path) {
+// The unpickled object as JSON (see PthContents); tensors go to `tensors` under their '/'-joined path.
+nlohmann::json to_json(const PyVal& v, const std::string& at, std::map<std::string, torch::Tensor>& tensors,
+                       int depth) {
+  using K = PyVal::Kind;
+  if (depth > 64) return "<nested too deeply>";
+  switch (v.kind) {
+    case K::None: return nullptr;
+    case K::Bool: return v.i != 0;
+    case K::Int: return v.i;
+    case K::Float: return v.f;
+    case K::Str: return v.s;
+    case K::Tuple:
+    case K::List: {
+      nlohmann::json a = nlohmann::json::array();
+      for (size_t k = 0; k < v.items.size(); ++k)
+        a.push_back(to_json(*v.items[k], at + (at.empty() ? "" : "/") + std::to_string(k), tensors, depth + 1));
+      return a;
+    }
+    case K::Dict: {
+      nlohmann::json o = nlohmann::json::object();
+      for (const auto& [k, x] : v.dict) {
+        std::string key;
+        if (k->kind == K::Str) key = k->s;
+        else if (k->kind == K::Int) key = std::to_string(k->i);
+        else continue;
+        o[key] = to_json(*x, at + (at.empty() ? "" : "/") + key, tensors, depth + 1);
+      }
+      return o;
+    }
+    case K::Tensor:
+      tensors[at] = v.tensor;
+      return nlohmann::json{{"__tensor__", at}};
+    case K::Bytes: return "<bytes>";
+    case K::Storage: return "<storage>";
+    case K::Global:
+    case K::Opaque: return "<" + v.s + ">";
+  }
+  return nullptr;
+}
+
+// Opens a torch.save() zip archive, unpickles data.pkl and hands the root object to `use` while the
+// unpickler's arena (which owns every value) is alive.
+void with_pth_root(const std::string& path, const std::function<void(const PyVal&)>& use) {
   char magic[4] = {};
   {
     std::ifstream in(path, std::ios::binary);
@@ -552,12 +593,25 @@ std::map<std::string, torch::Tensor> load_pth(const std::string& path) {
     };
     Unpickler u(fmt::format("'{}' data.pkl", path), static_cast<const char*>(pkl.get()), pkl_size,
                 load_storage);
-    return tensors_of(path, *u.run());
+    use(*u.run());
   } catch (const c10::Error& e) {
     MMREF_FAIL("'{}': cannot read the torch.save archive: {} (corrupt or truncated file)", path,
                first_line(e.what_without_backtrace()));
   }
 }
 
+}  // namespace
+
+std::map<std::string, torch::Tensor> load_pth(const std::string& path) {
+  std::map<std::string, torch::Tensor> out;
+  with_pth_root(path, [&](const PyVal& root) { out = tensors_of(path, root); });
+  return out;
+}
+
+PthContents load_pth_contents(const std::string& path) {
+  PthContents out;
+  with_pth_root(path, [&](const PyVal& root) { out.tree = to_json(root, "", out.tensors, 0); });
+  return out;
+}
 
 }  // namespace mmref

@@ -7,11 +7,23 @@
 #include <string>
 
 #include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
 
 namespace mmref {
 
 // A dict of tensors, or the one nested under "state_dict"/"model"/"module"; non-tensor values are
 // skipped. Missing, corrupt, legacy (pre-1.6) or not-a-dict files get an mmref::Error naming the file.
 std::map<std::string, at::Tensor> load_pth(const std::string& path);
+
+// The whole object of a torch.save() file, for checkpoints that hold more than a state dict (NISQA's
+// {'args': {...}, 'model_state_dict': ...}): `tree` is the object as JSON (dicts with str or int keys,
+// lists and tuples as arrays, numbers, strings, None; any other class "<module.Class>"; each tensor as
+// {"__tensor__": PATH}), `tensors` maps each PATH -- the '/'-joined keys and indices leading to it, e.g.
+// "model_state_dict/cnn.conv.weight" -- to the tensor. Same errors as load_pth for unreadable files.
+struct PthContents {
+  nlohmann::json tree;
+  std::map<std::string, at::Tensor> tensors;
+};
+PthContents load_pth_contents(const std::string& path);
 
 }  // namespace mmref

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "eval/npy.h"
+#include "eval/stats_hdf5.h"
 
 namespace mmref::eval {
 namespace {
@@ -660,6 +661,7 @@ FeatureStats compute_feature_stats(const at::Tensor& features, const std::string
 }
 
 void save_feature_stats(const std::string& path, const FeatureStats& stats) {
+  if (is_hdf5_stats_path(path)) return save_feature_stats_hdf5(path, stats);
   if (!stats.mu.defined() || !stats.sigma.defined())
     MMREF_FAIL("save_feature_stats '{}': mu or sigma is undefined", path);
   std::map<std::string, at::Tensor> m{{"mu", f64_cpu(stats.mu)}, {"sigma", f64_cpu(stats.sigma)}};
@@ -668,6 +670,7 @@ void save_feature_stats(const std::string& path, const FeatureStats& stats) {
 }
 
 FeatureStats load_feature_stats(const std::string& path) {
+  if (is_hdf5_stats_path(path)) return load_feature_stats_hdf5(path);
   const auto m = load_npz(path);
   auto get = [&](const char* key) {
     const auto it = m.find(key);

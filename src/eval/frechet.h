@@ -48,6 +48,8 @@ struct FeatureStats {
 FeatureStats compute_feature_stats(const at::Tensor& features, const std::string& name = "features");
 
 // pytorch-fid's .npz layout: float64 "mu" (d) and "sigma" (d, d), plus int64 "n" (ignored by pytorch-fid).
+// Paths ending in .h5 / .hdf5 (optionally "file.h5:/group" when loading) use the HDF5 layout of
+// eval/stats_hdf5.h instead: datasets mu, sigma and n.
 void save_feature_stats(const std::string& path, const FeatureStats& stats);
 // Reads "mu" and "sigma" (float32 files are widened) and "n" when present; bad shapes name the file.
 FeatureStats load_feature_stats(const std::string& path);

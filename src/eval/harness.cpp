@@ -35,6 +35,7 @@
 #include "eval/result.h"
 #include "eval/scene_check.h"
 #include "eval/speech_quality.h"
+#include "eval/stats_hdf5.h"
 #include "eval/wer.h"
 #include "mmref/build_info.h"
 #include "models/clip/clip_model.h"
@@ -96,7 +97,7 @@ void require_file(const std::string& key, const std::string& path) {
 }
 
 bool is_stats_file(const std::string& p) {
-  return p.size() > 4 && p.compare(p.size() - 4, 4, ".npz") == 0;
+  return (p.size() > 4 && p.compare(p.size() - 4, 4, ".npz") == 0) || is_hdf5_stats_path(p);
 }
 
 // ---- image metrics ----
@@ -165,7 +166,7 @@ Job parse_fid(config::Reader& r, const std::string& name) {
     auto stats_of = [&](const std::string& where, const char* role, const std::string& save) {
       if (is_stats_file(where)) {
         FeatureStats s = load_feature_stats(where);
-        settings[std::string(role) + "_stats"] = "precomputed (pytorch-fid .npz)";
+        settings[std::string(role) + "_stats"] = is_hdf5_stats_path(where) ? "precomputed (HDF5 mu/sigma)" : "precomputed (pytorch-fid .npz)";
         return s;
       }
       InceptionFeatures f = features_of(ctx, spec, where, role, false, settings);

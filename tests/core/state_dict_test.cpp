@@ -366,6 +366,32 @@ TEST_F(PthTest, NestedUnderStateDictKey) {
   EXPECT_TRUE(has(msg, n) && has(msg, "no tensors in the saved dict (keys: epoch)")) << msg;
 }
 
+TEST_F(PthTest, ContentsKeepTheWholeObject) {
+  // {"args": {"lr": 0.5, "name": "run", "dims": [2, 3]}, "model_state_dict": {"conv.w": T}, "epoch": 7}
+  c10::Dict<std::string, at::Tensor> sd;
+  sd.insert("conv.w", torch::arange(4, torch::kFloat));
+  c10::impl::GenericDict args(c10::StringType::get(), c10::AnyType::get());
+  args.insert("lr", 0.5);
+  args.insert("name", std::string("run"));
+  args.insert("dims", c10::List<int64_t>({2, 3}));
+  c10::impl::GenericDict outer(c10::StringType::get(), c10::AnyType::get());
+  outer.insert("args", args);
+  outer.insert("model_state_dict", sd);
+  outer.insert("epoch", int64_t{7});
+  const std::string p = write("contents.pt", torch::jit::pickle_save(outer));
+  const PthContents c = load_pth_contents(p);
+  EXPECT_EQ(c.tree.at("epoch"), 7);
+  EXPECT_EQ(c.tree.at("args").at("lr"), 0.5);
+  EXPECT_EQ(c.tree.at("args").at("name"), "run");
+  EXPECT_EQ(c.tree.at("args").at("dims"), nlohmann::json::array({2, 3}));
+  const auto ref = c.tree.at("model_state_dict").at("conv.w");
+  ASSERT_TRUE(ref.contains("__tensor__")) << c.tree.dump();
+  EXPECT_EQ(ref.at("__tensor__"), "model_state_dict/conv.w");
+  ASSERT_EQ(c.tensors.size(), 1u);
+  EXPECT_TRUE(torch::equal(c.tensors.at("model_state_dict/conv.w"), torch::arange(4, torch::kFloat)));
+  EXPECT_TRUE(has(error_of([&] { load_pth_contents(dir_ + "/missing.pt"); }), "cannot open"));
+}
+
 TEST_F(PthTest, LoadWeightsDispatchesOnContent) {
   const std::string st = dir_ + "/w.bin";  // the extension does not matter
   save_safetensors(st, {{"a", torch::ones({2})}});

@@ -150,6 +150,64 @@ assert m.dtype == np.float64 and m.shape == (8,) and s.shape == (8, 8)
             0);
 }
 
+TEST_F(FrechetStatsFile, Hdf5RoundTripAndH5pyFiles) {
+  const FeatureStats st = compute_feature_stats(at::randn({40, 6}, at::kDouble));
+  save_feature_stats(path("stats.h5"), st);
+  EXPECT_FALSE(stdfs::exists(path("stats.h5.tmp")));
+  const FeatureStats back = load_feature_stats(path("stats.h5"));
+  EXPECT_TRUE(at::equal(back.mu, st.mu));
+  EXPECT_TRUE(at::equal(back.sigma, st.sigma));
+  EXPECT_EQ(back.n, 40);
+  // The same Fréchet distance from either file format.
+  save_feature_stats(path("stats.npz"), st);
+  const FeatureStats other = compute_feature_stats(at::randn({40, 6}, at::kDouble) + 0.5);
+  EXPECT_EQ(frechet_distance(load_feature_stats(path("stats.npz")), other).value,
+            frechet_distance(back, other).value);
+
+  // Files written by h5py: float32 in a group with n as an attribute; float64 at the root.
+  ASSERT_EQ(python(R"(
+import h5py
+with h5py.File('stats.h5') as f:               # what we wrote reads back in h5py
+    assert f['mu'].dtype == np.float64 and f['sigma'].shape == (6, 6) and int(f['n'][()]) == 40
+    mu, sigma = f['mu'][:], f['sigma'][:]
+with h5py.File('py.hdf5', 'w') as f:
+    g = f.create_group('cifar10/train')
+    g['mu'] = mu.astype(np.float32); g['sigma'] = sigma.astype(np.float32); g.attrs['n'] = 50000
+    f['mu'] = mu + 1; f['sigma'] = sigma
+with h5py.File('nosigma.h5', 'w') as f:
+    f['mu'] = mu
+with h5py.File('badshape.h5', 'w') as f:
+    f['mu'] = mu; f['sigma'] = sigma[:4]
+with h5py.File('intmu.h5', 'w') as f:
+    f['mu'] = np.arange(6); f['sigma'] = sigma
+)"),
+            0);
+  const FeatureStats grp = load_feature_stats(path("py.hdf5") + ":/cifar10/train");
+  EXPECT_EQ(grp.n, 50000);
+  EXPECT_EQ(grp.mu.scalar_type(), at::kDouble);
+  EXPECT_TRUE(at::allclose(grp.mu, st.mu, 1e-6, 1e-6));
+  EXPECT_TRUE(at::allclose(grp.sigma, st.sigma, 1e-6, 1e-6));
+  const FeatureStats root = load_feature_stats(path("py.hdf5"));
+  EXPECT_EQ(root.n, -1);
+  EXPECT_TRUE(at::allclose(root.mu, st.mu + 1));
+
+  auto expect_error = [&](const std::string& p, const std::string& needle) {
+    try {
+      load_feature_stats(p);
+      ADD_FAILURE() << "no error for " << p;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  expect_error(path("nosigma.h5"), "no 'sigma' dataset");
+  expect_error(path("badshape.h5"), "expected mu (d) and sigma (d, d)");
+  expect_error(path("intmu.h5"), "not floating point");
+  expect_error(path("missing.h5"), "do not exist");
+  expect_error(path("py.hdf5") + ":/nope", "no group '/nope'");
+  std::ofstream(path("garbage.h5")) << "not hdf5 at all";
+  expect_error(path("garbage.h5"), "not an HDF5 file");
+}
+
 // ---- Fréchet distance ----
 
 TEST(FrechetDistance, HandComputedCases) {

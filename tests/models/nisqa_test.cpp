@@ -442,7 +442,7 @@ TEST(Nisqa, ErrorsNameTheProblem) {
     std::ofstream f(dir + "/legacy.tar", std::ios::binary);
     f << "\x80\x02\x8a\x0alegacy";
   }
-  EXPECT_NE(error_of([&] { load_nisqa(dir + "/legacy.tar"); }).find("legacy (pre-1.6)"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_nisqa(dir + "/legacy.tar"); }).find("legacy (pre-1.6"), std::string::npos);
   // Too short: one 15-frame segment at hop 160 needs 14 * 160 = 2240 samples (0.14 s).
   const std::string e3 = error_of([&] { predict(m, at::zeros({2239}), 16000); });
   EXPECT_NE(e3.find("too short"), std::string::npos) << e3;

@@ -10,33 +10,13 @@
 
 #include <ATen/Functions.h>
 #include <fmt/format.h>
-#include <hdf5.h>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "data/dataset/hdf5_handle.h"
 
 namespace mmref::data {
 namespace {
-
-// The HDF5 library is one global, non-thread-safe state machine: every call goes under this lock.
-std::mutex& h5_mutex() {
-  static std::mutex m;
-  return m;
-}
-
-// RAII for hid_t handles.
-struct H5Id {
-  hid_t id = -1;
-  herr_t (*close)(hid_t) = nullptr;
-  H5Id(hid_t i, herr_t (*c)(hid_t)) : id(i), close(c) {}
-  ~H5Id() {
-    if (id >= 0 && close) close(id);
-  }
-  H5Id(const H5Id&) = delete;
-  H5Id& operator=(const H5Id&) = delete;
-  operator hid_t() const { return id; }
-  bool ok() const { return id >= 0; }
-};
 
 struct SourceStat {
   bool exists = false;

@@ -2,11 +2,10 @@
 // zip archives of a training-state dict
 //   {'args': {...every option of the run...}, 'model_state_dict': OrderedDict, 'optimizer_state_dict': ...,
 //    'db_results': pandas.DataFrame, 'results': {...}, 'epoch': int, 'runname': str, ...}
-// (NISQA_model.py _saveResults). mmref's core .pth reader (core/pth_reader.h) returns only a flat dict of
-// tensors, while NISQA needs the nested 'model_state_dict' and the non-tensor 'args' dict, so this file
-// carries a small restricted unpickler of its own: binary pickle opcodes of protocols 2-5, a whitelist of
-// callables (OrderedDict, dict, torch tensor/parameter rebuilds); every other class (datetime, pandas,
-// numpy, argparse) becomes an opaque placeholder that is never called, as torch.load(weights_only=True).
+// (NISQA_model.py _saveResults). They are read with core's restricted unpickler (load_pth_contents in
+// core/pth_reader.h): the nested 'model_state_dict' tensors and the non-tensor 'args' dict; every other
+// class (datetime, pandas, numpy, argparse) is an opaque placeholder that is never called, as
+// torch.load(weights_only=True).
 // The alternative layout is a safetensors file with the args as JSON, either in the file's __metadata__
 // under "args" or in a separate JSON file (write_nisqa_safetensors writes the first).
 //
