@@ -117,55 +117,75 @@ ConformerShape conformer_shape(const models::WenetConformerConfig& c, int64_t ba
   return s;
 }
 
-// What both targets build: the model on the device in the dtype, and the random features.
-struct ConformerFixture {
+// The sizes of a point, checked, without building anything (peer() runs before prepare()).
+struct ConformerSizes {
   models::WenetConformerConfig config;
-  models::AsrCtcModel model{nullptr};
-  at::Tensor feats, lengths;  // (B, T, 80) dtype, (B) int64
   int64_t batch = 0, frames = 0, vocab = 0;
   double seconds = 0;
   ConformerShape shape;
 };
 
+ConformerSizes conformer_sizes(const Point& p, const std::string& target) {
+  ConformerSizes z;
+  z.batch = point_int_at_least(p, target, "batch", 1, 1);
+  z.seconds = p.get_double("seconds", 10.0);
+  if (!(z.seconds > 0)) MMREF_FAIL("{}: 'seconds' must be > 0, got {}", target, z.seconds);
+  z.frames = static_cast<int64_t>(std::lround(z.seconds * kFramesPerSecond));
+  z.vocab = point_int_at_least(p, target, "vocab", 32, 2);
+  z.config = conformer_config(p, target);
+  z.shape = conformer_shape(z.config, z.batch, z.frames, z.vocab);
+  if (z.shape.out_frames < 1) {
+    MMREF_FAIL("{}: {} s ({} frames) is too short for the {} subsampling; use more seconds", target, z.seconds,
+               z.frames, z.config.input_layer);
+  }
+  if (z.shape.out_frames > z.config.max_len) {
+    MMREF_FAIL("{}: {} s gives {} encoder frames, more than max_len {}", target, z.seconds, z.shape.out_frames,
+               z.config.max_len);
+  }
+  return z;
+}
+
+// Random characters 1..V-1 (0 is the blank) per utterance: as many as the audio would carry
+// (tokens_per_second), capped at T'/2 so CTC stays feasible (a label needs a frame, repeats a blank between).
+int64_t train_tokens(const Point& p, const ConformerSizes& z, const std::string& target) {
+  const double tps = p.get_double("tokens_per_second", 12.0);
+  if (!(tps > 0)) MMREF_FAIL("{}: 'tokens_per_second' must be > 0, got {}", target, tps);
+  return std::max<int64_t>(
+      1, std::min<int64_t>(static_cast<int64_t>(std::lround(tps * z.seconds)), z.shape.out_frames / 2));
+}
+
+// What both targets build: the model on the device in the dtype, and the random features.
+struct ConformerFixture {
+  ConformerSizes z;
+  models::AsrCtcModel model{nullptr};
+  at::Tensor feats, lengths;  // (B, T, 80) dtype, (B) int64
+};
+
 ConformerFixture make_fixture(const Point& p, const std::string& target) {
   ConformerFixture fx;
-  fx.batch = point_int_at_least(p, target, "batch", 1, 1);
-  fx.seconds = p.get_double("seconds", 10.0);
-  if (!(fx.seconds > 0)) MMREF_FAIL("{}: 'seconds' must be > 0, got {}", target, fx.seconds);
-  fx.frames = static_cast<int64_t>(std::lround(fx.seconds * kFramesPerSecond));
-  fx.vocab = point_int_at_least(p, target, "vocab", 32, 2);
-  fx.config = conformer_config(p, target);
-  fx.shape = conformer_shape(fx.config, fx.batch, fx.frames, fx.vocab);
-  if (fx.shape.out_frames < 1) {
-    MMREF_FAIL("{}: {} s ({} frames) is too short for the {} subsampling; use more seconds", target, fx.seconds,
-               fx.frames, fx.config.input_layer);
-  }
-  if (fx.shape.out_frames > fx.config.max_len) {
-    MMREF_FAIL("{}: {} s gives {} encoder frames, more than max_len {}", target, fx.seconds, fx.shape.out_frames,
-               fx.config.max_len);
-  }
+  fx.z = conformer_sizes(p, target);
   const auto dtype = point_dtype(p);
   const KernelBackends kb = point_backends(p);
   torch::manual_seed(static_cast<uint64_t>(p.get_int("seed", 0)));
-  fx.model = models::AsrCtcModel(fx.config, fx.vocab);
+  fx.model = models::AsrCtcModel(fx.z.config, fx.z.vocab);
   fx.model->encoder->attention_backend = kb.attention;
   fx.model->encoder->conv_backend = kb.conv;
   fx.model->to(p.device, dtype);
   const auto opts = at::TensorOptions().device(p.device);
-  fx.feats = at::randn({fx.batch, fx.frames, kMelBins}, opts.dtype(dtype));
-  fx.lengths = at::full({fx.batch}, fx.frames, opts.dtype(at::kLong));
+  fx.feats = at::randn({fx.z.batch, fx.z.frames, kMelBins}, opts.dtype(dtype));
+  fx.lengths = at::full({fx.z.batch}, fx.z.frames, opts.dtype(at::kLong));
   return fx;
 }
 
 // The peer's --point: the resolved sizes (the runner merges these over the point's own values).
-nlohmann::json peer_args(const ConformerFixture& fx, const std::string& mode, int64_t tokens = 0) {
-  const auto& c = fx.config;
+nlohmann::json peer_args(const ConformerSizes& z, const std::string& mode, int64_t tokens = 0) {
+  const auto& c = z.config;
   return {{"mode", mode},
           {"tokens", tokens},
-          {"batch", fx.batch},
-          {"seconds", fx.seconds},
-          {"frames", fx.frames},
-          {"vocab", fx.vocab},
+          {"batch", z.batch},
+          {"seconds", z.seconds},
+          {"frames", z.frames},
+          {"vocab", z.vocab},
           {"model",
            {{"d_model", c.output_size},
             {"heads", c.attention_heads},
@@ -183,10 +203,10 @@ class ConformerInferTarget : public Target {
     fx_ = make_fixture(p, "asr.conformer.infer");
     fx_.model->eval();
     Work w;
-    w.audio_seconds = static_cast<double>(fx_.batch) * fx_.seconds;
+    w.audio_seconds = static_cast<double>(fx_.z.batch) * fx_.z.seconds;
     w.units = w.audio_seconds;
     w.unit = "audio s/s";
-    w.flops = fx_.shape.flops;
+    w.flops = fx_.z.shape.flops;
     return w;
   }
 
@@ -195,7 +215,9 @@ class ConformerInferTarget : public Target {
     fx_.model->forward(fx_.feats, fx_.lengths);  // (B, T', V) log-probabilities, discarded
   }
 
-  PeerSpec peer(const Point& /*point*/) const override { return {kPeerScript, peer_args(fx_, "infer")}; }
+  PeerSpec peer(const Point& p) const override {
+    return {kPeerScript, peer_args(conformer_sizes(p, "asr.conformer.infer"), "infer")};
+  }
 
  private:
   ConformerFixture fx_;
@@ -209,8 +231,6 @@ class ConformerTrainStepTarget : public Target {
     lora_ = p.get_bool("lora", false);
     const double lr = p.get_double("lr", 1e-3);
     if (!(lr > 0)) MMREF_FAIL("{}: 'lr' must be > 0, got {}", name, lr);
-    const double tps = p.get_double("tokens_per_second", 12.0);
-    if (!(tps > 0)) MMREF_FAIL("{}: 'tokens_per_second' must be > 0, got {}", name, tps);
     fx_.model->train();
     if (lora_) {
       models::LoraConfig lc;
@@ -227,17 +247,14 @@ class ConformerTrainStepTarget : public Target {
     }
     groups_ = train::split_param_groups(named);
     opt_ = train::make_optimizer(train::OptimizerConfig{}, groups_, lr);
-    // Random characters 1..V-1 (0 is the blank), as many per utterance as the audio would carry, capped
-    // so CTC stays feasible (a label needs a frame, repeats a blank between).
-    tokens_ =
-        std::max<int64_t>(1, std::min<int64_t>(static_cast<int64_t>(std::lround(tps * fx_.seconds)), fx_.shape.out_frames / 2));
+    const int64_t tokens = train_tokens(p, fx_.z, name);
     const auto lopts = at::TensorOptions().device(p.device).dtype(at::kLong);
-    targets_ = at::randint(1, fx_.vocab, {fx_.batch, tokens_}, lopts);
-    target_lengths_ = at::full({fx_.batch}, tokens_, lopts);
+    targets_ = at::randint(1, fx_.z.vocab, {fx_.z.batch, tokens}, lopts);
+    target_lengths_ = at::full({fx_.z.batch}, tokens, lopts);
     Work w;
     w.units = 1;
     w.unit = "steps/s";
-    w.flops = (lora_ ? 2.0 : 3.0) * fx_.shape.flops;
+    w.flops = (lora_ ? 2.0 : 3.0) * fx_.z.shape.flops;
     return w;
   }
 
@@ -246,21 +263,22 @@ class ConformerTrainStepTarget : public Target {
     const auto out = fx_.model->forward(fx_.feats, fx_.lengths);  // (B, T', V), (B)
     const at::Tensor loss = at::ctc_loss(out.log_probs.transpose(0, 1).to(at::kFloat), targets_, out.lengths,
                                          target_lengths_, /*blank=*/0, at::Reduction::Sum, /*zero_infinity=*/true) /
-                            static_cast<double>(fx_.batch);
+                            static_cast<double>(fx_.z.batch);
     loss.backward();
     torch::nn::utils::clip_grad_norm_(params_, 5.0);
     opt_->step();
   }
 
-  PeerSpec peer(const Point& /*point*/) const override {
-    if (lora_) return {};  // torchaudio's fused in_proj has no LoRA counterpart
-    return {kPeerScript, peer_args(fx_, "train", tokens_)};
+  PeerSpec peer(const Point& p) const override {
+    const std::string name = "asr.conformer.train_step";
+    if (p.get_bool("lora", false)) return {};  // torchaudio's fused in_proj has no LoRA counterpart
+    const ConformerSizes z = conformer_sizes(p, name);
+    return {kPeerScript, peer_args(z, "train", train_tokens(p, z, name))};
   }
 
  private:
   ConformerFixture fx_;
   bool lora_ = false;
-  int64_t tokens_ = 0;
   std::vector<at::Tensor> params_;
   train::ParamGroups groups_;
   std::unique_ptr<torch::optim::Optimizer> opt_;

@@ -73,29 +73,41 @@ double cfg_scale(const Point& p, const std::string& target) {
   return s == 1.0 ? 0 : s;
 }
 
-// The model, its conditioning and the sizes both targets share.
-struct UnetFixture {
+// The sizes of a point, checked, without building anything (peer() runs before prepare()).
+struct UnetSizes {
   diffusion::UNet2DConfig config;
-  diffusion::UNet2DConditionModel unet{nullptr};
   int64_t batch = 0, resolution = 0, tokens = 0, rows = 0;  // rows: 2 x batch with cfg
   double cfg = 0;
+};
+
+UnetSizes unet_sizes(const Point& p, const std::string& target) {
+  UnetSizes z;
+  z.config = unet_config(p, target);
+  const auto& c = z.config;
+  z.batch = point_int_at_least(p, target, "batch", 1, 1);
+  z.resolution = point_int_at_least(p, target, "resolution", c.sample_size, 1);
+  if (z.resolution % c.size_multiple() != 0) {
+    MMREF_FAIL("{}: resolution {} must be a multiple of {} (2^(levels - 1) of this UNet)", target, z.resolution,
+               c.size_multiple());
+  }
+  z.tokens = point_int_at_least(p, target, "tokens", 16, 1);
+  z.cfg = cfg_scale(p, target);
+  z.rows = z.cfg > 0 ? 2 * z.batch : z.batch;
+  return z;
+}
+
+// The model and its conditioning, which both targets share.
+struct UnetFixture {
+  UnetSizes z;
+  diffusion::UNet2DConditionModel unet{nullptr};
   c10::ScalarType dtype = at::kFloat;
   at::Tensor context, labels;  // (rows, tokens, Dc) / (rows) or undefined
 };
 
 UnetFixture make_fixture(const Point& p, const std::string& target) {
   UnetFixture fx;
-  fx.config = unet_config(p, target);
-  const auto& c = fx.config;
-  fx.batch = point_int_at_least(p, target, "batch", 1, 1);
-  fx.resolution = point_int_at_least(p, target, "resolution", c.sample_size, 1);
-  if (fx.resolution % c.size_multiple() != 0) {
-    MMREF_FAIL("{}: resolution {} must be a multiple of {} (2^(levels - 1) of this UNet)", target, fx.resolution,
-               c.size_multiple());
-  }
-  fx.tokens = point_int_at_least(p, target, "tokens", 16, 1);
-  fx.cfg = cfg_scale(p, target);
-  fx.rows = fx.cfg > 0 ? 2 * fx.batch : fx.batch;
+  fx.z = unet_sizes(p, target);
+  const auto& c = fx.z.config;
   fx.dtype = point_dtype(p);
   const KernelBackends kb = point_backends(p);
   torch::manual_seed(static_cast<uint64_t>(p.get_int("seed", 0)));
@@ -104,13 +116,13 @@ UnetFixture make_fixture(const Point& p, const std::string& target) {
   fx.unet->to(p.device, fx.dtype);
   fx.unet->eval();
   const auto opts = at::TensorOptions().device(p.device);
-  if (c.has_cross_attention()) fx.context = at::randn({fx.rows, fx.tokens, c.cross_attention_dim}, opts.dtype(fx.dtype));
-  if (c.num_class_embeds > 0) fx.labels = at::randint(0, c.num_class_embeds, {fx.rows}, opts.dtype(at::kLong));
+  if (c.has_cross_attention()) fx.context = at::randn({fx.z.rows, fx.z.tokens, c.cross_attention_dim}, opts.dtype(fx.dtype));
+  if (c.num_class_embeds > 0) fx.labels = at::randint(0, c.num_class_embeds, {fx.z.rows}, opts.dtype(at::kLong));
   return fx;
 }
 
 double unet_flops(const UnetFixture& fx) {
-  return static_cast<double>(fx.unet->flops(fx.rows, fx.resolution, fx.resolution, fx.tokens));
+  return static_cast<double>(fx.unet->flops(fx.z.rows, fx.z.resolution, fx.z.resolution, fx.z.tokens));
 }
 
 // diffusers config.json keys, as tests/models/unet2d_reference.py reads them.
@@ -143,10 +155,11 @@ class UnetForwardTarget : public Target {
   Work prepare(const Point& p) override {
     fx_ = make_fixture(p, "diffusion.unet.forward");
     const auto opts = at::TensorOptions().device(p.device);
-    sample_ = at::randn({fx_.rows, fx_.config.in_channels, fx_.resolution, fx_.resolution}, opts.dtype(fx_.dtype));
-    timesteps_ = at::randint(0, 1000, {fx_.rows}, opts.dtype(at::kLong));
+    const auto& z = fx_.z;
+    sample_ = at::randn({z.rows, z.config.in_channels, z.resolution, z.resolution}, opts.dtype(fx_.dtype));
+    timesteps_ = at::randint(0, 1000, {z.rows}, opts.dtype(at::kLong));
     Work w;
-    w.units = static_cast<double>(fx_.batch);
+    w.units = static_cast<double>(z.batch);
     w.unit = "images/s";
     w.flops = unet_flops(fx_);
     return w;
@@ -157,13 +170,14 @@ class UnetForwardTarget : public Target {
     fx_.unet->forward(sample_, timesteps_, fx_.context, {}, fx_.labels);  // (rows, out, H, W), discarded
   }
 
-  PeerSpec peer(const Point& /*point*/) const override {
+  PeerSpec peer(const Point& p) const override {
+    const UnetSizes z = unet_sizes(p, "diffusion.unet.forward");
     return {kPeerScript,
-            {{"batch", fx_.batch},
-             {"rows", fx_.rows},
-             {"resolution", fx_.resolution},
-             {"tokens", fx_.tokens},
-             {"unet", unet_json(fx_.config)}}};
+            {{"batch", z.batch},
+             {"rows", z.rows},
+             {"resolution", z.resolution},
+             {"tokens", z.tokens},
+             {"unet", unet_json(z.config)}}};
   }
 
  private:
@@ -185,11 +199,11 @@ class SamplerTarget : public Target {
       MMREF_FAIL("{}: {}", name, e.what());
     }
     gen_ = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(p.get_int("seed", 0)));
-    const at::Tensor noise = at::randn({fx_.batch, fx_.config.in_channels, fx_.resolution, fx_.resolution}, gen_,
-                                       at::kFloat);
+    const auto& z = fx_.z;
+    const at::Tensor noise = at::randn({z.batch, z.config.in_channels, z.resolution, z.resolution}, gen_, at::kFloat);
     x_T_ = sampler_->prepare_latents(noise).to(p.device);
     Work w;
-    w.units = static_cast<double>(fx_.batch);
+    w.units = static_cast<double>(z.batch);
     w.unit = "images/s";
     w.flops = static_cast<double>(sampler_->num_evaluations()) * unet_flops(fx_);
     return w;
@@ -201,7 +215,7 @@ class SamplerTarget : public Target {
     diffusion::Denoiser den = [fx](const at::Tensor& x, const at::Tensor& t) {
       return fx->unet->forward(x, t, fx->context, {}, fx->labels);  // (rows, out, H, W)
     };
-    if (fx_.cfg > 0) den = diffusion::cfg_denoiser(den, fx_.cfg);
+    if (fx_.z.cfg > 0) den = diffusion::cfg_denoiser(den, fx_.z.cfg);
     diffusion::SampleOptions so;
     so.generator = gen_;
     sampler_->sample(den, x_T_, so);  // (B, out, H, W), discarded
