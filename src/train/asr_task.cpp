@@ -25,6 +25,7 @@
 #include "data/dataset/manifest.h"
 #include "data/dataset/speech_dataset.h"
 #include "data/generators/corpus.h"
+#include "data/text/piece_vocab.h"
 #include "data/text/vocab.h"
 #include "eval/wer.h"
 #include "models/asr/asr_ctc.h"
@@ -47,6 +48,8 @@ void parse_section(config::Reader& r, AsrDataConfig& c) {
   r.opt("bucket_by_length", c.bucket_by_length);
   r.opt("max_valid", c.max_valid, config::Range::between(1, 1e9));
   r.opt("max_test", c.max_test, config::Range::between(0, 1e9));
+  r.choice("units", c.units, {"char", "bpe", "unigram"});
+  r.opt("vocab_size", c.vocab_size, config::Range::between(8, 1 << 20));
   r.finish();
 }
 
@@ -257,22 +260,47 @@ nlohmann::json AsrConformerTask::run(TaskContext& ctx) {
   const auto train_entries = normalized(data::read_manifest(train_path));
   const auto valid_entries = normalized(data::read_manifest(path_in(data.dir, data.valid)));
   const auto test_entries = normalized(data::read_manifest(path_in(data.dir, data.test)));
-  // The character vocabulary: the base run's (fine-tuning), this run's (resume), or built from train.
-  std::shared_ptr<data::CharVocab> vocab;
+  // The unit vocabulary: the base run's (fine-tuning), this run's (resume), or built from train.
+  // Subword units keep their SentencePiece model beside units.txt (spm.model).
+  std::shared_ptr<data::UnitVocab> vocab;
+  const bool pieces = data.units != "char";
   const std::string own_units = ctx.run.dir() + "/units.txt";
-  if (!finetune.base.empty()) {
-    const std::string base_units =
-        std::filesystem::path(finetune.base).parent_path().parent_path().string() + "/units.txt";
-    if (!fs::exists(base_units)) MMREF_FAIL("finetune.base: no units.txt in the base run ({})", base_units);
-    vocab = std::make_shared<data::CharVocab>(data::CharVocab::load_units(base_units));
-  } else if (!ctx.run.dir().empty() && fs::exists(own_units)) {
-    vocab = std::make_shared<data::CharVocab>(data::CharVocab::load_units(own_units));
-  } else {
-    std::vector<std::string> texts;
-    for (const auto& e : train_entries) texts.push_back(e.text);
-    vocab = std::make_shared<data::CharVocab>(data::CharVocab::build(texts));
-  }
-  if (ctx.run.primary()) vocab->save_units(own_units);
+  const std::string own_spm = ctx.run.dir() + "/spm.model";
+  // Rank 0 first: it trains the SentencePiece model into the run; the other ranks then load it.
+  rank0_first(ctx.dist, [&] {
+    if (!finetune.base.empty()) {
+      const std::string base_dir = std::filesystem::path(finetune.base).parent_path().parent_path().string();
+      const std::string base_units = base_dir + "/units.txt", base_spm = base_dir + "/spm.model";
+      if (!fs::exists(base_units)) MMREF_FAIL("finetune.base: no units.txt in the base run ({})", base_units);
+      if (pieces != fs::exists(base_spm))
+        throw ConfigError(fmt::format("data.units: '{}' but the base run {} (set data.units to the base run's)",
+                                      data.units, pieces ? "has no spm.model (character units)" : "used subword units"));
+      if (pieces) {
+        vocab = std::make_shared<data::PieceVocab>(data::PieceVocab::load(base_spm));
+        if (ctx.run.primary()) fs::atomic_write(own_spm, fs::read_file(base_spm));
+      } else {
+        vocab = std::make_shared<data::CharVocab>(data::CharVocab::load_units(base_units));
+      }
+    } else if (!ctx.run.dir().empty() && fs::exists(own_units) && (!pieces || fs::exists(own_spm))) {
+      if (pieces)
+        vocab = std::make_shared<data::PieceVocab>(data::PieceVocab::load(own_spm));
+      else
+        vocab = std::make_shared<data::CharVocab>(data::CharVocab::load_units(own_units));
+    } else {
+      std::vector<std::string> texts;
+      for (const auto& e : train_entries) texts.push_back(e.text);
+      if (pieces) {
+        const std::string prefix = ctx.run.dir().empty() ? fs::make_temp_dir("mmref_spm_") + "/spm" : ctx.run.dir() + "/spm";
+        vocab = std::make_shared<data::PieceVocab>(
+            data::PieceVocab::train(texts, prefix, static_cast<int>(data.vocab_size), data.units));
+        ctx.run.log().info("asr: {} {} pieces trained on {} transcripts ({}.model)", data.vocab_size, data.units,
+                           texts.size(), prefix);
+      } else {
+        vocab = std::make_shared<data::CharVocab>(data::CharVocab::build(texts));
+      }
+    }
+    if (ctx.run.primary()) vocab->save_units(own_units);
+  });
   data::SpeechDatasetOptions so;
   so.source = train_path;
   auto train_ds = std::make_shared<const data::SpeechFeatureDataset>(train_entries, vocab, so);
@@ -329,6 +357,7 @@ nlohmann::json AsrConformerTask::run(TaskContext& ctx) {
   s["steps"] = train.steps;
   s["threads"] = ctx.threads;
   s["units"] = vocab->size();
+  s["unit_kind"] = data.units;
   if (ctx.run.primary()) {
     net->eval();
     const int64_t n_test = data.max_test > 0 ? data.max_test : test_ds->size();

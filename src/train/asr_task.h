@@ -35,6 +35,10 @@ struct AsrDataConfig {
   bool bucket_by_length = true;
   int64_t max_valid = 100;
   int64_t max_test = 0;  // 0 = the whole test split
+  // CTC output units: "char" (characters), or SentencePiece subwords "bpe" / "unigram" trained on the
+  // training transcripts (<run>/spm.model; data/text/piece_vocab.h) with `vocab_size` pieces.
+  std::string units = "char";
+  int64_t vocab_size = 128;
 };
 
 struct SpecAugConfig {

@@ -4,6 +4,7 @@
 // Run: build/<dir>/tests/mmref_data_tests --gtest_filter='SentencePiece*'
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -16,7 +17,9 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/text/normalize.h"
+#include "data/text/piece_vocab.h"
 #include "data/text/sentencepiece.h"
+#include "data/text/vocab.h"
 
 namespace mmref::data {
 namespace {
@@ -186,6 +189,51 @@ TEST_F(SentencePieceTest, Errors) {
   EXPECT_THROW(train_sentencepiece({"ab ab", "ba"}, *dir_ + "/tiny", 5000), Error);
   EXPECT_THROW(train_sentencepiece({}, *dir_ + "/empty", 10), Error);
   EXPECT_THROW(train_sentencepiece_file(*dir_ + "/nope.txt", *dir_ + "/nope", 10), Error);
+}
+
+// PieceVocab: CTC units from the model -- <blank> 0, <unk> 1, then the 117 non-control pieces; texts
+// split into the model's pieces, ids decode back to the text, and the saved units.txt alone decodes.
+TEST_F(SentencePieceTest, PieceVocabForCtcUnits) {
+  const PieceVocab v = PieceVocab::load(*dir_ + "/bpe.model");
+  SentencePieceTokenizer tok;
+  tok.load(*dir_ + "/bpe.model");
+  EXPECT_EQ(v.kind(), UnitVocab::Kind::kPiece);
+  EXPECT_EQ(v.size(), 2 + 120 - 3);
+  EXPECT_EQ(v.unit(0), "<blank>");
+  EXPECT_EQ(v.unit(1), "<unk>");
+  EXPECT_EQ(v.unit(2), tok.id_to_piece(3));
+  v.save_units(*dir_ + "/pieces_units.txt");
+  const CharVocab plain = CharVocab::load_units(*dir_ + "/pieces_units.txt");
+  size_t multi = 0;
+  for (const auto& s : *sentences_) {
+    const auto pieces = v.split(s);
+    EXPECT_EQ(pieces, tok.encode_pieces(s));
+    const auto ids = v.encode(s);
+    ASSERT_EQ(ids.size(), pieces.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      EXPECT_EQ(v.unit(ids[i]), pieces[i]);
+      multi += split_utf8(pieces[i]).size() > 1;
+    }
+    // Pieces carry "▁" at word starts: decoding gives the text with one leading space.
+    EXPECT_EQ(v.decode(ids), " " + s);
+    EXPECT_EQ(plain.decode(ids), " " + s);
+  }
+  EXPECT_GT(multi, sentences_->size());  // real subwords, not characters
+  // Extra whitespace folds; an unseen character is <unk>, never an exception.
+  EXPECT_EQ(v.split("  the   cat "), tok.encode_pieces("the cat"));
+  const auto unk = v.encode("the q\xc3\xa9 cat");
+  EXPECT_NE(std::find(unk.begin(), unk.end(), v.unk_id()), unk.end());
+  // Training through PieceVocab::train; errors name the file or the setting.
+  const PieceVocab u = PieceVocab::train(*sentences_, *dir_ + "/uni", 80, "unigram");
+  EXPECT_TRUE(fs::exists(*dir_ + "/uni.model"));
+  EXPECT_EQ(u.decode(u.encode(sentences_->front())), " " + sentences_->front());
+  EXPECT_THROW(PieceVocab::train(*sentences_, *dir_ + "/x", 80, "wordpiece"), ConfigError);
+  try {
+    PieceVocab::load(*dir_ + "/missing.model");
+    ADD_FAILURE() << "missing model accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing.model"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -120,4 +120,41 @@ TEST_F(AsrTaskSlow, TrainingLowersLossResumesAndTranscribes) {
   EXPECT_TRUE(mmref::fs::exists(*dir_ + "/eval/per_sample/greedy.csv"));
 }
 
+// Subword CTC units: the run trains a SentencePiece BPE model on the training transcripts, keeps it as
+// spm.model beside units.txt, lowers the loss, resumes with the same pieces, and its checkpoint
+// transcribes through the plain units.txt; a fine-tune asking for other units than the base's is refused.
+TEST_F(AsrTaskSlow, SubwordUnitsTrainResumeAndTranscribe) {
+  std::string run_short, run;
+  const std::vector<std::string> bpe = {"data.units=bpe", "data.vocab_size=60"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), bpe.begin(), bpe.end());
+    return extra;
+  };
+  const auto s1 = train(with({"train.steps=2", "train.eval_every=2"}), &run_short);
+  const auto s = train(with({"train.steps=120", "train.eval_every=120", "train.checkpoint_every=60"}), &run);
+  EXPECT_EQ(s.at("unit_kind"), "bpe");
+  EXPECT_EQ(s.at("units"), 2 + 60 - 3) << s.dump();
+  EXPECT_LT(s.at("val_ctc_loss").get<double>(), 0.8 * s1.at("val_ctc_loss").get<double>()) << s.dump();
+  ASSERT_TRUE(mmref::fs::exists(run + "/spm.model"));
+  const std::string units = mmref::fs::read_file(run + "/units.txt");
+  EXPECT_NE(units.find("\xE2\x96\x81"), std::string::npos);  // word-start pieces
+  std::string same = run;
+  const auto r = train(with({"train.steps=120", "train.eval_every=120", "train.checkpoint_every=60"}), &same,
+                       run + "/checkpoints/ckpt-00000060.safetensors");
+  EXPECT_EQ(r.at("steps_run"), 60);
+  EXPECT_EQ(mmref::fs::read_file(run + "/units.txt"), units);
+  std::ifstream all(*dir_ + "/speech/all.jsonl");
+  std::string line;
+  std::getline(all, line);
+  std::string wav = nlohmann::json::parse(line).at("path");
+  if (wav[0] != '/') wav = *dir_ + "/speech/" + wav;
+  const auto t = mmref::train::transcribe_files(run + "/checkpoints/ckpt-00000120.safetensors", {wav},
+                                                mmref::train::AsrDecodeConfig{});
+  ASSERT_EQ(t.size(), 1u);
+  EXPECT_EQ(t[0].text.find("\xE2\x96\x81"), std::string::npos) << t[0].text;  // pieces decoded to words
+  std::string ft;
+  EXPECT_THROW(train({"train.steps=2", "finetune.base=" + run + "/checkpoints/ckpt-00000120.safetensors"}, &ft),
+               mmref::ConfigError);
+}
+
 }  // namespace

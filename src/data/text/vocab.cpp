@@ -78,7 +78,9 @@ bool is_special(const std::string& u) {
          u == UnitVocab::kEos;
 }
 
-const char* kind_name(UnitVocab::Kind k) { return k == UnitVocab::Kind::kChar ? "char" : "phoneme"; }
+const char* kind_name(UnitVocab::Kind k) {
+  return k == UnitVocab::Kind::kChar ? "char" : k == UnitVocab::Kind::kPhoneme ? "phoneme" : "piece";
+}
 
 }  // namespace
 
@@ -143,7 +145,14 @@ std::string UnitVocab::decode(const std::vector<int64_t>& ids, bool skip_special
     } else if (is_special(u)) {
       if (!skip_special) out += u;
     } else {
-      out += u;
+      for (size_t at = 0; at < u.size();) {  // "▁" (3 bytes) inside a piece is a word boundary
+        if (u.compare(at, 3, kSpace) == 0) {
+          out += ' ';
+          at += 3;
+        } else {
+          out += u[at++];
+        }
+      }
     }
   }
   return out;
@@ -292,7 +301,8 @@ PhonemeVocab PhonemeVocab::load_units(const std::string& path) {
 }
 
 void save_vocab(const UnitVocab& v, const std::string& dir, const std::string& name) {
-  const std::string base = name.empty() ? (v.kind() == UnitVocab::Kind::kChar ? "chars" : "phonemes") : name;
+  const std::string base =
+      name.empty() ? (v.kind() == UnitVocab::Kind::kChar ? "chars" : v.kind() == UnitVocab::Kind::kPhoneme ? "phonemes" : "pieces") : name;
   fs::make_dirs(dir);
   v.save_json(dir + "/" + base + ".json");
   v.save_units(dir + "/" + base + "_units.txt");

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace mmref::data {
@@ -32,7 +33,12 @@ struct VocabOptions {
 
 class UnitVocab {
  public:
-  enum class Kind { kChar, kPhoneme };
+  enum class Kind { kChar, kPhoneme, kPiece };
+  virtual ~UnitVocab() = default;
+  UnitVocab(const UnitVocab&) = default;
+  UnitVocab& operator=(const UnitVocab&) = default;
+  UnitVocab(UnitVocab&&) = default;
+  UnitVocab& operator=(UnitVocab&&) = default;
   static constexpr const char* kBlank = "<blank>";
   static constexpr const char* kUnk = "<unk>";
   static constexpr const char* kPad = "<pad>";
@@ -51,12 +57,14 @@ class UnitVocab {
   int64_t sos_id() const { return sos_; }
   int64_t eos_id() const { return eos_; }
 
-  // Text -> units (code points, or IPA groups for phonemes). Whitespace -> "▁".
-  std::vector<std::string> split(const std::string& text) const;
+  // Text -> units (code points, or IPA groups for phonemes; subword pieces in PieceVocab). Whitespace
+  // -> "▁".
+  virtual std::vector<std::string> split(const std::string& text) const;
   // Unknown units -> unk_id().
   std::vector<int64_t> encode(const std::string& text) const;
   // Special units (<blank>, <pad>, <sos>, <eos>) are dropped when skip_special; <unk> decodes to "<unk>"
-  // unless skip_special. Throws on out-of-range ids.
+  // unless skip_special. Every "▁" inside a unit decodes to ' ' (subword pieces carry it as a word
+  // start: "▁the" -> " the"). Throws on out-of-range ids.
   std::string decode(const std::vector<int64_t>& ids, bool skip_special = true) const;
 
   void save_json(const std::string& path) const;
@@ -69,6 +77,10 @@ class UnitVocab {
   void load_units_into(const std::string& path);
   // Checks the reserved layout and fills the lookup table; `where` names the source in errors.
   void finalize(const std::string& where);
+  void set_units(std::vector<std::string> units, const std::string& where) {
+    units_ = std::move(units);
+    finalize(where);
+  }
 
  private:
   Kind kind_;
