@@ -248,8 +248,10 @@ std::string format_number(double v) {
   if (a >= 100) return fmt::format("{:.0f}", v);
   if (a >= 10) return fmt::format("{:.1f}", v);
   if (a >= 1) return fmt::format("{:.2f}", v);
-  if (a >= 0.001) return fmt::format("{:.3f}", v);
   if (a == 0) return "0";
+  if (a >= 1e-4) {  // 3 significant figures: 0.300, 0.0124
+    return fmt::format("{:.{}f}", v, 2 - static_cast<int>(std::floor(std::log10(a))));
+  }
   return fmt::format("{:.2e}", v);
 }
 

@@ -103,6 +103,7 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
     if (!series.count(id)) order.push_back(id), series[id].name = id;
     series[id].points.emplace_back(r->point.at(xkey).get<double>(), metric_value(*r, metric));
   }
+  std::sort(order.begin(), order.end());  // legend grouped by device
   PlotSpec p;
   const char* what = metric == Metric::kLatency ? "p50 latency" : metric == Metric::kThroughput ? "throughput" : "peak memory";
   p.title = fmt::format("{}: {} vs {}", target, what, xkey);

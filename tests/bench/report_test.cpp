@@ -86,9 +86,9 @@ TEST_F(BenchReport, MergesTwoDevicesIntoColumns) {
   // Header: the varying key, then the GPU column before the CPU one; seq is constant -> "fixed:".
   EXPECT_NE(md.find("| batch | NVIDIA H200 | Intel Xeon Platinum 8488C x2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("fixed: seq=64"), std::string::npos) << md;
-  // Row batch=1: 0.050 ms at 20000 images/s on the GPU, 2 ms at 500 images/s on the CPU; both records
+  // Row batch=1: 0.0500 ms at 20000 images/s on the GPU, 2 ms at 500 images/s on the CPU; both records
   // carry peak_allocated_bytes (64 MiB), which wins over peak RSS (300 MiB).
-  EXPECT_NE(md.find("| 1 | 0.050 ms (20.0k images/s), 64.0 MiB | 2.00 ms (500 images/s), 64.0 MiB |"),
+  EXPECT_NE(md.find("| 1 | 0.0500 ms (20.0k images/s), 64.0 MiB | 2.00 ms (500 images/s), 64.0 MiB |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| 4 | 0.125 ms (8000 images/s), 64.0 MiB | 6.00 ms (167 images/s), 64.0 MiB |"),
