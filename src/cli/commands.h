@@ -22,6 +22,7 @@ Command add_train(CLI::App& app);
 Command add_data(CLI::App& app);
 // `mmref bench loader ...` runs; YAML sweeps (`mmref bench CONFIG`) say plainly that they are not in yet.
 Command add_bench(CLI::App& app);
+void add_bench_report(CLI::App& bench);  // `mmref bench report DIR...` (cmd_bench_report.cpp)
 Command add_finetune(CLI::App& app);
 // Subcommands whose models have not landed yet: they parse their arguments and say so plainly (exit 2).
 Command add_sample(CLI::App& app);
