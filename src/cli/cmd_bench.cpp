@@ -13,7 +13,17 @@
 //     mmref engine (Trainer), and Python eager PyTorch (benchmarks/train/train_step_torch.py under
 //     --python, default /usr/bin/python3). Prints medians, the engine's overhead over the bare loop, and
 //     Python / engine (> 1: the C++ step is faster). Bare and engine alternate over --rounds rounds.
-//   mmref bench CONFIG   YAML VRAM/latency sweeps: not in this build yet (exit 2).
+//   mmref bench CONFIG [key=value ...] [--set key=value]... [--out DIR] [--only NAME] [--dry-run]
+//     A latency / throughput / memory sweep described in YAML (src/bench/spec.h; ready ones in
+//     configs/bench/): every point is timed (warm-up, repeats, CUDA events on GPU), its peak memory
+//     recorded, an out-of-memory point recorded as "oom"; with `peer: true` the Python eager peer runs
+//     on the same point. One JSONL line per point and implementation goes to
+//     DIR/<name>-<UTC time>-<host>.jsonl (default runs/bench/), flushed as each point finishes.
+//     Overrides ("sweep.batch=[1,2]", "device=cpu", "repeats.count=3") apply before expansion (in a
+//     `benches:` file, to every entry). --dry-run prints the expanded points and runs nothing.
+//     Exit 0 when every point is ok or oom, 1 when a point failed otherwise (peers never fail a run).
+//   mmref bench targets   lists the targets a bench YAML can name.
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <memory>
@@ -22,6 +32,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/runner.h"
+#include "bench/spec.h"
+#include "bench/target.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/fs.h"
@@ -190,14 +203,79 @@ int run_train_step(StepArgs a) {
   return 0;
 }
 
+struct SweepArgs {
+  std::vector<std::string> args;  // CONFIG [key=value ...]
+  std::vector<std::string> sets;
+  std::string out = "runs/bench";
+  std::string python;
+  std::vector<std::string> only;
+  bool dry_run = false;
+};
+
+int run_sweep(const SweepArgs& a) {
+  if (a.args.empty()) {
+    throw UsageError(
+        "mmref bench: give a bench YAML (e.g. configs/bench/cpu_smoke.yaml) or a subcommand (targets, loader, "
+        "train-step, report); `mmref bench --help` lists them");
+  }
+  std::vector<std::string> overrides;
+  for (size_t i = 1; i < a.args.size(); ++i) {
+    if (a.args[i].find('=') == std::string::npos) {
+      throw UsageError("mmref bench: '" + a.args[i] + "' is not a key=value override (one CONFIG per run)");
+    }
+    overrides.push_back(a.args[i]);
+  }
+  for (const auto& s : a.sets) {
+    if (s.find('=') == std::string::npos) throw UsageError("mmref bench: --set '" + s + "' is not key=value");
+    overrides.push_back(s);
+  }
+  bench::BenchFile file = bench::load_bench_file(a.args[0], overrides);
+  if (!a.only.empty()) {
+    std::vector<bench::BenchSpec> kept;
+    for (auto& b : file.benches) {
+      if (std::find(a.only.begin(), a.only.end(), b.name) != a.only.end()) kept.push_back(std::move(b));
+    }
+    if (kept.empty()) throw UsageError("mmref bench: --only matched no bench of " + a.args[0]);
+    file.benches = std::move(kept);
+  }
+  if (a.dry_run) {
+    std::cout << bench::describe_points(file);
+    return 0;
+  }
+  bench::RunOptions o;
+  o.out_dir = a.out;
+  o.python = a.python;
+  o.console = &std::cout;
+  const bench::RunSummary s = bench::run_bench_file(file, o);
+  if (s.error > 0) {
+    std::cerr << fmt::format("mmref bench: {} point(s) failed (status \"error\" in {})\n", s.error, s.jsonl_path);
+    return 1;
+  }
+  return 0;
+}
+
+int list_targets() {
+  for (const auto& [name, description] : bench::target_list()) {
+    std::cout << fmt::format("{:<28} {}\n", name, description);
+  }
+  return 0;
+}
+
 }  // namespace
 
 Command add_bench(CLI::App& app) {
   auto args = std::make_shared<LoaderArgs>();
-  auto config = std::make_shared<std::vector<std::string>>();
-  auto* sub = app.add_subcommand("bench", "Benchmarks: `bench loader MANIFEST` (YAML VRAM/latency sweeps not in this build yet)");
-  sub->add_option("args", *config, "config file and key.path=value overrides (sweeps: not in this build yet)");
-  sub->allow_extras();
+  auto sweep = std::make_shared<SweepArgs>();
+  auto* sub = app.add_subcommand(
+      "bench", "Benchmarks: `bench CONFIG` (YAML sweeps, configs/bench/), `bench targets`, `bench report DIR`, "
+               "`bench loader MANIFEST`, `bench train-step`");
+  sub->add_option("args", sweep->args, "bench YAML, then key.path=value overrides");
+  sub->add_option("--set", sweep->sets, "key.path=value override (repeatable)");
+  sub->add_option("--out", sweep->out, "folder of the JSONL results (default runs/bench)");
+  sub->add_option("--python", sweep->python, "python with torch for the peers (default $MMREF_PYTHON or /usr/bin/python3)");
+  sub->add_option("--only", sweep->only, "run only the benches of this name (repeatable)");
+  sub->add_flag("--dry-run", sweep->dry_run, "print the expanded points and exit");
+  auto* targets = sub->add_subcommand("targets", "List the targets a bench YAML can name");
   auto* loader = sub->add_subcommand("loader", "Does the DataLoader keep an ASR training step fed? (speech manifest)");
   loader->add_option("manifest", args->manifest, "JSONL manifest (e.g. data/speech/train.jsonl)")->required();
   loader->add_option("--workers", args->workers, "loader worker threads")->check(CLI::NonNegativeNumber);
@@ -220,12 +298,12 @@ Command add_bench(CLI::App& app) {
   ts->add_option("--script", step->script, "the peer script (default: the source tree's)");
   ts->add_flag("--no-python", step->no_python, "skip the Python peer");
   ts->add_option("--json", step->json, "write the figures to this JSON file");
-  return {sub, [args, config, loader, step, ts]() -> int {  // config: CLI11 writes into it, keep it alive
+  add_bench_report(*sub);
+  return {sub, [args, sweep, loader, step, ts, targets]() -> int {
             if (loader->parsed()) return run_loader(*args);
             if (ts->parsed()) return run_train_step(*step);
-            throw UsageError(
-                "mmref bench: benchmark sweeps from a YAML config are not in this build yet (micro-benchmarks: "
-                "build/cpu/bin/mmref_bench_*; data loader: mmref bench loader MANIFEST); nothing was run");
+            if (targets->parsed()) return list_targets();
+            return run_sweep(*sweep);
           }};
 }
 

@@ -20,7 +20,8 @@ struct Command {
 Command add_info(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_data(CLI::App& app);
-// `mmref bench loader ...` runs; YAML sweeps (`mmref bench CONFIG`) say plainly that they are not in yet.
+// `mmref bench CONFIG` (YAML sweeps, src/bench/runner.h), `bench targets`, `bench loader`, `bench train-step`;
+// registers `bench report` (add_bench_report) under it.
 Command add_bench(CLI::App& app);
 void add_bench_report(CLI::App& bench);  // `mmref bench report DIR...` (cmd_bench_report.cpp)
 Command add_finetune(CLI::App& app);

@@ -2,6 +2,9 @@
 // 2.x that GPU machines carry (pip PyTorch 2.11). Code elsewhere calls these helpers instead of
 // checking TORCH_VERSION_* itself.
 #pragma once
+#include <cstdint>
+#include <exception>
+#include <memory>
 #include <string>
 
 #include <c10/core/ScalarType.h>
@@ -41,5 +44,49 @@ class CudaAutocast {
   bool enabled_, prev_enabled_ = false;
   c10::ScalarType prev_dtype_ = c10::ScalarType::Half;
 };
+
+// ---- CUDA figures for `mmref bench` (src/bench). The CUDA branches are compiled only against a CUDA
+// libtorch (MMREF_TORCH_HAS_CUDA, set for compat.cpp by src/core/CMakeLists.txt); on a CPU-only libtorch
+// the memory calls are no-ops returning 0 and CudaEventTimer throws mmref::Error.
+
+// Peaks of the CUDA caching allocator on device `index` since the last reset (torch.cuda.
+// max_memory_allocated / max_memory_reserved).
+struct CudaMemoryPeaks {
+  int64_t allocated_bytes = 0;
+  int64_t reserved_bytes = 0;
+};
+void cuda_reset_peak_memory(int index);
+CudaMemoryPeaks cuda_peak_memory(int index);
+// Returns cached blocks to the driver (after an out-of-memory point, so the next point starts clean).
+void cuda_empty_cache();
+// Waits for all work on device `index` (torch.cuda.synchronize).
+void cuda_synchronize(int index);
+// cuDNN version as libtorch reports it (e.g. 90100), 0 when there is no cuDNN / CUDA.
+int64_t cudnn_version();
+// The CUDA runtime version libtorch was built with (e.g. 12080), 0 on a CPU-only libtorch.
+int64_t torch_cuda_runtime_version();
+
+// Times GPU work on the current stream of device `index` with a pair of timing CUDA events:
+// start(); <enqueue work>; stop(); elapsed_ms() synchronises on the stop event and returns the time
+// between the two (the GPU's view: launch overhead before start() is excluded).
+class CudaEventTimer {
+ public:
+  explicit CudaEventTimer(int index);
+  ~CudaEventTimer();
+  CudaEventTimer(const CudaEventTimer&) = delete;
+  CudaEventTimer& operator=(const CudaEventTimer&) = delete;
+  void start();
+  void stop();
+  double elapsed_ms();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// True for an allocation failure: c10::OutOfMemoryError (the CUDA caching allocator in libtorch >= 1.13
+// and 2.x), a c10::Error whose message says "out of memory" (older CUDA paths) or "not enough memory"
+// (the CPU allocator), and std::bad_alloc.
+bool is_out_of_memory(const std::exception& e);
 
 }  // namespace mmref::compat
