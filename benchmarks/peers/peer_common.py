@@ -4,8 +4,10 @@ A peer is run as
     /usr/bin/python3 SCRIPT --point '<json>' --device cpu|cuda --warmup N --repeats N --threads T
 and prints, as its LAST stdout line, one JSON object
     {"times_ms": [one per repeat], "peak_rss_bytes": int, "torch_version": "..."}
-(plus "peak_allocated_bytes", torch.cuda.max_memory_allocated() after the warm-up, on CUDA, and what the
-script adds under "extra"). Errors go to stderr with a non-zero exit code.
+(plus "peak_allocated_bytes", torch.cuda.max_memory_allocated(), on CUDA, and the script's own keys).
+parse_args resets the peak counters after `import torch` (VmHWM through /proc/self/clear_refs, CUDA's
+max_memory_allocated), so the peaks cover the model, inputs and calls, like the C++ runner's (memory.h).
+Errors go to stderr with a non-zero exit code.
 """
 import argparse
 import json
@@ -17,6 +19,25 @@ import torch
 
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
           "float16": torch.float16, "fp16": torch.float16}
+
+
+def _reset_rss():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+    except OSError:
+        pass
+
+
+def _peak_rss():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
 
 
 def parse_args(description):
@@ -37,6 +58,9 @@ def parse_args(description):
     if a.device == "cuda" and not torch.cuda.is_available():
         sys.stderr.write("peer: --device cuda but torch.cuda.is_available() is false\n")
         sys.exit(2)
+    _reset_rss()
+    if a.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     return a
 
 
@@ -55,7 +79,6 @@ def time_calls(fn, args):
         fn()
     if cuda:
         torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
@@ -68,12 +91,11 @@ def time_calls(fn, args):
 
 def report(times, args, extra=None):
     out = {"times_ms": times,
-           "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux: KiB
+           "peak_rss_bytes": _peak_rss(),
            "torch_version": torch.__version__,
            "threads": torch.get_num_threads()}
     if args.device == "cuda":
         out["peak_allocated_bytes"] = torch.cuda.max_memory_allocated()
-    if extra:
-        out["extra"] = extra
+    out.update(extra or {})
     sys.stdout.flush()
     print(json.dumps(out))

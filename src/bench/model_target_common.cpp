@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "bench/environment.h"
 #include "core/error.h"
 
 namespace mmref::bench {
@@ -37,12 +38,16 @@ int64_t point_int_at_least(const Point& p, const std::string& target, const std:
 }
 
 config::Node config_section(const std::string& path, const std::string& section) {
-  if (!std::filesystem::exists(path)) {
-    MMREF_FAIL("bench: model config '{}' does not exist (paths are relative to the directory mmref bench "
-               "runs in, normally the repository root)",
-               path);
+  std::string file = path;
+  if (!std::filesystem::exists(file) && std::filesystem::path(path).is_relative()) {
+    file = (std::filesystem::path(repo_root()) / path).string();
   }
-  const config::Node root = config::load_file(path);
+  if (!std::filesystem::exists(file)) {
+    MMREF_FAIL("bench: model config '{}' does not exist (relative paths: from the working directory, then "
+               "from the repository root {})",
+               path, repo_root());
+  }
+  const config::Node root = config::load_file(file);
   const config::Node* s = root.find(section);
   if (!s || !s->is_map()) MMREF_FAIL("bench: model config '{}' has no '{}:' map", path, section);
   return *s;

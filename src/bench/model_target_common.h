@@ -29,7 +29,8 @@ KernelBackends point_backends(const Point& p);
 // An integer key that must be >= lo; throws mmref::Error naming the target and the key otherwise.
 int64_t point_int_at_least(const Point& p, const std::string& target, const std::string& key,
                            int64_t fallback, int64_t lo);
-// The `section` map of the YAML file at `path` (base:/include: resolved), or an error naming the file.
+// The `section` map of the YAML file at `path` (base:/include: resolved; a relative path missing from the
+// working directory is looked up under environment.h's repo_root()), or an error naming the file.
 // The returned Node is owned by the caller; pass it to a config::Reader.
 config::Node config_section(const std::string& path, const std::string& section);
 

@@ -91,9 +91,12 @@ TEST(AsrBenchTargets, Registered) {
 }
 
 TEST(AsrBenchTargets, InferDefaultModelWork) {
-  // The default model: configs/asr/conformer_tiny.yaml's model section.
-  const Work w = prepare_and_run("asr.conformer.infer",
-                                 {{"batch", 2}, {"seconds", 0.5}, {"config", kSource + "/configs/asr/conformer_tiny.yaml"}});
+  // The default model: configs/asr/conformer_tiny.yaml's model section, found from any working directory
+  // (relative paths fall back to the repository root).
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(std::filesystem::temp_directory_path());
+  const Work w = prepare_and_run("asr.conformer.infer", {{"batch", 2}, {"seconds", 0.5}});
+  std::filesystem::current_path(cwd);
   EXPECT_DOUBLE_EQ(w.audio_seconds, 1.0);
   EXPECT_DOUBLE_EQ(w.units, 1.0);
   EXPECT_EQ(w.unit, "audio s/s");
@@ -196,7 +199,7 @@ TEST(DiffusionBenchTargets, UnetForwardWork) {
 TEST(DiffusionBenchTargets, UnetPresetsConfigsAndBackends) {
   EXPECT_NO_THROW(prepare_and_run("diffusion.unet.forward", {{"preset", "tiny_class"}, {"resolution", 8}}));
   const Work shapes = prepare_and_run(
-      "diffusion.unet.forward", {{"config", kSource + "/configs/diffusion/shapes_32.yaml"}, {"resolution", 8}});
+      "diffusion.unet.forward", {{"config", "configs/diffusion/shapes_32.yaml"}, {"resolution", 8}});
   const Work tiny = prepare_and_run("diffusion.unet.forward", {{"resolution", 8}});
   EXPECT_LT(shapes.flops, tiny.flops);  // 16/32/64 channels against 32/64/64
   for (const char* b : {"reference", "torch"}) {
