@@ -40,7 +40,11 @@ double log_median_se(const LatencyStats& s) {
   return 1.2533 * (s.std / s.p50) / std::sqrt(static_cast<double>(s.n));
 }
 
-std::string fmt_ratio(double r) { return r > 0 ? fmt::format("{:.3f}", r) : ""; }
+// Ratios near 1 matter to the third decimal; far from 1, three significant figures.
+std::string fmt_ratio(double r) {
+  if (r <= 0) return "";
+  return r >= 0.1 && r < 10 ? fmt::format("{:.3f}", r) : format_number(r);
+}
 
 std::string side_cell(const std::optional<BenchRecord>& r) {
   if (!r) return "-";
@@ -114,7 +118,12 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
   md += "|---|---|---|---|---:|---:|---:|---|---|\n";
   // Geometric mean of the ratios per (target, device): the one-number summary.
   std::map<std::pair<std::string, std::string>, std::pair<double, int>> geo;
+  int64_t only_a = 0, only_b = 0;
   for (const auto& r : rows) {
+    if (!r.a || !r.b) {  // counted below the table, not listed
+      ++(r.a ? only_a : only_b);
+      continue;
+    }
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.target, point_text(r.point), r.device,
                       r.impl, side_cell(r.a), side_cell(r.b), fmt_ratio(r.ratio),
                       r.range_lo > 0 ? fmt_ratio(r.range_lo) + " .. " + fmt_ratio(r.range_hi) : "",
@@ -125,6 +134,10 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
     }
   }
   md += "\n";
+  if (only_a + only_b > 0) {
+    md += fmt::format("Unpaired (not listed): {} point(s) with only {}={}, {} with only {}={}.\n\n", only_a, spec.key,
+                      spec.a, only_b, spec.key, spec.b);
+  }
   if (geo.empty()) {
     md += "No point has a measured latency on both sides.\n\n";
   } else {

@@ -139,7 +139,8 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
     md += "|";
     for (const auto& h : head) md += " " + h + " |";
     md += "\n|";
-    for (size_t i = 0; i < head.size(); ++i) md += i < cols.size() ? "---|" : "---:|";
+    const size_t left_cols = cols.size() + (impl_col ? 1 : 0);  // keys and impl left, figures right
+    for (size_t i = 0; i < head.size(); ++i) md += i < left_cols ? "---|" : "---:|";
     md += "\n";
     for (const auto& row : rows) {
       md += "|";

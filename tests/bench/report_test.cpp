@@ -136,7 +136,9 @@ TEST_F(BenchReport, EagerRatioColumn) {
   write_lines(dir_ + "/e.jsonl", {rec("train.step", {{"batch", 1}}, kCpuEnv, 2.0),
                                  rec("train.step", {{"batch", 1}}, kCpuEnv, 5.0, "python-eager"), with_peer});
   const std::string md = markdown_tables(merge_newest(load_records({dir_ + "/e.jsonl"})));
-  EXPECT_NE(md.find("| batch | impl | Intel Xeon Platinum 8488C x2 | vs eager |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| batch | impl | Intel Xeon Platinum 8488C x2 | vs eager |\n|---|---|---:|---:|"),
+            std::string::npos)
+      << md;
   EXPECT_NE(md.find("| 1 | mmref | 2.00 ms (500 images/s), 64.0 MiB | 2.50x |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 1 | python-eager | 5.00 ms (200 images/s), 64.0 MiB |  |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 2 | mmref | 4.00 ms (250 images/s), 64.0 MiB | 3.10x |"), std::string::npos) << md;
@@ -174,6 +176,10 @@ TEST_F(BenchReport, CompareRatiosOnHandComputedValues) {
             std::string::npos)
       << md;
   EXPECT_NE(md.find("geometric mean B/A 1.500 over 1 point(s)"), std::string::npos) << md;
+  EXPECT_EQ(md.find("batch=2"), std::string::npos) << md;  // unpaired: counted, not listed
+  EXPECT_NE(md.find("Unpaired (not listed): 1 point(s) with only backend=mmref, 0 with only backend=torch."),
+            std::string::npos)
+      << md;
   // A side value nobody has: a usage error listing what exists.
   EXPECT_NE(error_of([&] { compare_records(load_records({dir_ + "/c.jsonl"}), parse_compare("backend=mmref,tvm")); })
                 .find("no record has backend 'tvm' (values seen: mmref, reference, torch)"),
