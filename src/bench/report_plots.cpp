@@ -37,7 +37,10 @@ std::map<std::string, bool> varying_keys(const std::vector<const BenchRecord*>& 
   }
   std::map<std::string, bool> out;
   for (const auto& [k, v] : values) {
-    if (v.size() > 1) out[k] = numeric[k];
+    // Missing counts as a value: explicit points often add keys ({causal: true}) the product lacks.
+    bool everywhere = true;
+    for (const auto* r : recs) everywhere = everywhere && r->point.contains(k);
+    if (v.size() > 1 || !everywhere) out[k] = numeric[k];
   }
   return out;
 }
@@ -69,7 +72,9 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
   auto identity = [&](const BenchRecord& r, const std::vector<std::string>& keys) {
     std::string s = r.device_label;
     if (impls.size() > 1) s += ", " + r.impl;
-    for (const auto& k : keys) s += ", " + k + "=" + (r.point.contains(k) ? value_text(r.point.at(k)) : "-");
+    for (const auto& k : keys) {
+      if (r.point.contains(k)) s += ", " + k + "=" + value_text(r.point.at(k));  // absent: not named
+    }
     return s;
   };
   for (const auto& [k, numeric] : varying_keys(recs)) {
@@ -82,7 +87,16 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
       id_keys = trial;
       continue;
     }
-    // Hold k at its first value (in sort order).
+    // Hold k: unset where some points lack it (the sweep's default), else at its first value.
+    std::vector<const BenchRecord*> unset;
+    for (const auto* r : recs) {
+      if (!r->point.contains(k)) unset.push_back(r);
+    }
+    if (!unset.empty()) {
+      recs = unset;
+      fixed += (fixed.empty() ? "" : ", ") + k + " unset";
+      continue;
+    }
     const BenchRecord* first = nullptr;
     for (const auto* r : recs) {
       if (r->point.contains(k) && (!first || compare_values(r->point.at(k), first->point.at(k)) < 0)) first = r;

@@ -309,6 +309,27 @@ TEST_F(BenchReport, SeriesAreCappedByHoldingAKey) {
   EXPECT_EQ(plots[2].second.subtitle, "");
 }
 
+TEST_F(BenchReport, KeysOnlySomePointsHaveMakeTheirOwnSeries) {
+  // A sweep over seq plus one explicit point {seq: 128, causal: true}: two series, the explicit point is
+  // not joined to the sweep's line.
+  write_lines(dir_ + "/p.jsonl", {rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 1.0),
+                                 rec("kernel.attention", {{"seq", 128}}, kCpuEnv, 2.0),
+                                 rec("kernel.attention", {{"seq", 128}, {"causal", true}}, kCpuEnv, 1.5)});
+  const auto plots = build_plots(merge_newest(load_records({dir_ + "/p.jsonl"})));
+  ASSERT_FALSE(plots.empty());
+  const PlotSpec& lat = plots[0].second;
+  ASSERT_EQ(lat.series.size(), 2u);
+  EXPECT_EQ(lat.series[0].name, "Intel Xeon Platinum 8488C x2");
+  EXPECT_EQ(lat.series[0].points.size(), 2u);
+  EXPECT_EQ(lat.series[1].name, "Intel Xeon Platinum 8488C x2, causal=true");
+  EXPECT_EQ(lat.series[1].points, (std::vector<std::pair<double, double>>{{128, 1.5}}));
+  // The table gives causal its own column, empty where the point does not set it.
+  const std::string md = markdown_tables(merge_newest(load_records({dir_ + "/p.jsonl"})));
+  EXPECT_NE(md.find("| causal | seq | Intel Xeon Platinum 8488C x2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("|  | 64 | 1.00 ms"), std::string::npos) << md;
+  EXPECT_NE(md.find("| true | 128 | 1.50 ms"), std::string::npos) << md;
+}
+
 TEST(BenchReportPlot, TicksAndLabels) {
   EXPECT_EQ(linear_ticks(0, 9.3), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   EXPECT_EQ(log2_ticks(1, 64), (std::vector<double>{1, 2, 4, 8, 16, 32, 64}));
