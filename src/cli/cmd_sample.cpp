@@ -45,6 +45,11 @@ Command add_sample(CLI::App& app) {
   asr->add_option("--checkpoint", a->checkpoint, "ckpt-*.safetensors inside an asr_conformer run folder")->required();
   asr->add_option("--decode", a->decode.method, "greedy | beam")->check(CLI::IsMember({"greedy", "beam"}));
   asr->add_option("--beam", a->decode.beam, "beam width")->check(CLI::Range(1, 10000));
+  asr->add_option("--chunk-size", a->decode.chunk_size,
+                  "streaming: attention chunk in encoder frames (0: the model's default, full context)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  asr->add_option("--left-chunks", a->decode.left_chunks, "streaming: chunks of left context (-1: all)")
+      ->check(CLI::Range(int64_t{-1}, int64_t{1} << 30));
   asr->add_flag("--timestamps", a->timestamps, "print each unit's start-end time");
   asr->add_option("--json", a->json, "also write the transcripts as JSONL here");
   auto* dif = sub->add_subcommand("diffusion", "Generate images with a diffusion_unet checkpoint");

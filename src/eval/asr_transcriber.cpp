@@ -68,6 +68,8 @@ std::vector<AsrTranscript> transcribe_files(const std::string& checkpoint, const
   }
   net->load(sd);
   net->eval();
+  net->encoder->decoding_chunk_size = dc.chunk_size;
+  net->encoder->num_decoding_left_chunks = dc.left_chunks;
   const double frame_s = 0.01 * static_cast<double>(net->encoder->subsampling_rate());
   std::vector<data::ManifestEntry> entries;
   for (const auto& a : audio) {

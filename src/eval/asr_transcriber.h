@@ -11,6 +11,11 @@ namespace mmref::eval {
 struct AsrDecodeConfig {
   std::string method = "greedy";  // greedy | beam
   int64_t beam = 8;
+  // Streaming decode (models/asr/chunk_mask.h): chunk size in encoder output frames (0: the model's
+  // default -- full context, or its static chunk size) and left chunks (-1: all), as wenet's
+  // decoding_chunk_size / num_decoding_left_chunks.
+  int64_t chunk_size = 0;
+  int64_t left_chunks = -1;
 };
 
 // Lower case, numbers as English words, every character that is not a letter, digit, apostrophe or

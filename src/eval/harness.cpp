@@ -699,6 +699,8 @@ Job parse_intelligibility(config::Reader& r, const std::string& name) {
   r.req("checkpoint", checkpoint);
   r.choice("decode", dc.method, {"greedy", "beam"});
   r.opt("beam", dc.beam, config::Range::between(1, 10000));
+  r.opt("chunk_size", dc.chunk_size, config::Range::at_least(0));
+  r.opt("left_chunks", dc.left_chunks, config::Range::at_least(-1));
   r.opt("batch_size", batch, config::Range::between(1, 4096));
   r.finish();
   return [=](Ctx& ctx, PerSample& ps) {

@@ -65,6 +65,8 @@ void parse_section(config::Reader& r, SpecAugConfig& c) {
 void parse_section(config::Reader& r, AsrDecodeConfig& c) {
   r.choice("method", c.method, {"greedy", "beam"});
   r.opt("beam", c.beam, config::Range::between(1, 10000));
+  r.opt("chunk_size", c.chunk_size, config::Range::at_least(0));
+  r.opt("left_chunks", c.left_chunks, config::Range::at_least(-1));
   r.finish();
 }
 
@@ -117,6 +119,8 @@ Decoded decode_set(models::AsrCtcModel& model, const data::SpeechFeatureDataset&
   torch::NoGradGuard ng;
   Decoded d;
   n = std::min(n, ds.size());
+  model->encoder->decoding_chunk_size = dc.chunk_size;
+  model->encoder->num_decoding_left_chunks = dc.left_chunks;
   for (int64_t b = 0; b < n; b += batch) {
     std::vector<data::Example> ex;
     for (int64_t i = b; i < std::min(n, b + batch); ++i) ex.push_back(ds.get(i));

@@ -5,6 +5,7 @@
 //   build/cpu/tests/mmref_models_tests --gtest_filter='Conformer*'
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -14,6 +15,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "core/state_dict.h"
+#include "models/asr/chunk_mask.h"
 #include "models/asr/conformer_torchaudio.h"
 #include "models/asr/conformer_wenet.h"
 
@@ -374,7 +376,7 @@ TEST(ConformerWenet, ParsesEncoderConf) {
   EXPECT_TRUE(c.causal);
   EXPECT_EQ(c.cnn_module_norm, "layer_norm");
   for (const char* bad : {"output_sise: 3\n", "attention_heads: 5\n", "cnn_module_kernel: 8\n",
-                          "static_chunk_size: 16\n", "input_layer: conv1d\n", "dropout_rate: 1.5\n"}) {
+                          "static_chunk_size: -1\n", "input_layer: conv1d\n", "dropout_rate: 1.5\n"}) {
     const auto nb = mmref::config::parse_yaml(bad, "bad.yaml");
     Reader rb(&nb, "", nullptr);
     WenetConformerConfig cb;
@@ -449,6 +451,106 @@ TEST(ConformerWenet, CausalConvModuleDoesNotSeeTheFuture) {
       EXPECT_GT(past, 0) << "a symmetric conv should see 2 frames ahead";
     }
   }
+}
+
+// ---- streaming: chunk masks (models/asr/chunk_mask.h) ----
+
+TEST(ConformerChunkMask, SubsequentChunkMaskHandValues) {
+  using mmref::models::subsequent_chunk_mask;
+  const at::Tensor m = subsequent_chunk_mask(4, 2, -1, at::kCPU);
+  EXPECT_TRUE(at::equal(m, at::tensor({1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1}).reshape({4, 4}).to(at::kBool)));
+  // One left chunk, the last chunk short: frame 4 (chunk 2) sees frames 2..5, frame 6 (chunk 3) sees 4..6.
+  const at::Tensor l = subsequent_chunk_mask(7, 2, 1, at::kCPU);
+  EXPECT_TRUE(at::equal(l[4], at::tensor({0, 0, 1, 1, 1, 1, 0}).to(at::kBool)));
+  EXPECT_TRUE(at::equal(l[6], at::tensor({0, 0, 0, 0, 1, 1, 1}).to(at::kBool)));
+  EXPECT_TRUE(at::equal(l[1], at::tensor({1, 1, 0, 0, 0, 0, 0}).to(at::kBool)));
+  EXPECT_THROW(subsequent_chunk_mask(4, 0, -1, at::kCPU), mmref::Error);
+}
+
+TEST(ConformerChunkMask, ChooseChunkFollowsWenet) {
+  using mmref::models::choose_chunk;
+  mmref::models::ChunkSettings s;
+  EXPECT_EQ(choose_chunk(s, 100, true).chunk_size, 0);  // no streaming configured: full context
+  s.static_chunk_size = 8, s.num_decoding_left_chunks = 2;
+  EXPECT_EQ(choose_chunk(s, 100, true).chunk_size, 8);
+  EXPECT_EQ(choose_chunk(s, 100, true).num_left_chunks, -1);
+  EXPECT_EQ(choose_chunk(s, 100, false).num_left_chunks, 2);
+  s = {};
+  s.use_dynamic_chunk = true;
+  EXPECT_EQ(choose_chunk(s, 100, false).chunk_size, 0);  // inference, decoding_chunk_size 0: full
+  s.decoding_chunk_size = 16;
+  EXPECT_EQ(choose_chunk(s, 100, false).chunk_size, 16);
+  // Training: full context when the draw exceeds T/2 (about half the time), else 1..25.
+  torch::manual_seed(3);
+  s.use_dynamic_left_chunk = true;
+  int full = 0;
+  for (int i = 0; i < 400; ++i) {
+    const auto c = choose_chunk(s, 100, true);
+    if (c.chunk_size == 0) {
+      ++full;
+      continue;
+    }
+    EXPECT_GE(c.chunk_size, 1);
+    EXPECT_LE(c.chunk_size, 25);
+    EXPECT_GE(c.num_left_chunks, 0);
+    EXPECT_LT(c.num_left_chunks, std::max<int64_t>(1, 99 / c.chunk_size));
+  }
+  EXPECT_GT(full, 150);
+  EXPECT_LT(full, 250);
+}
+
+// The streaming property: with static chunks of 4 output frames and a causal conv module, the first
+// chunk's output does not change when input beyond its receptive field does (conv2d x4 subsampling:
+// output frame t reads input frames 4t..4t+6, so chunk 0 = frames 0..3 reads up to input frame 18);
+// without chunks (full context) it does. Dynamic-chunk models decode the same with decoding_chunk_size.
+TEST(ConformerChunkMask, ChunkedEncoderDoesNotSeeLaterChunks) {
+  torch::manual_seed(11);
+  const at::Tensor x = at::randn({1, 64, 20});
+  at::Tensor x2 = x.clone();
+  x2.narrow(1, 19, 45).normal_();
+  const at::Tensor len = at::full({1}, 64, at::kLong);
+  for (int64_t chunk : {4, 0}) {
+    WenetConformerConfig c = tiny_wenet();
+    c.causal = true, c.cnn_module_kernel = 4, c.static_chunk_size = chunk;
+    WenetConformerEncoder enc(c);
+    randomize_batch_norm(*enc);
+    enc->eval();
+    torch::NoGradGuard ng;
+    const at::Tensor a = enc->forward(x, len).y, b = enc->forward(x2, len).y;
+    ASSERT_EQ(a.size(1), 15);
+    const double first = max_abs(a.narrow(1, 0, 4), b.narrow(1, 0, 4));
+    if (chunk > 0) {
+      EXPECT_EQ(first, 0) << "chunk 0 saw later input";
+      EXPECT_GT(max_abs(a.narrow(1, 4, 11), b.narrow(1, 4, 11)), 1e-3);
+      // The same weights as a dynamic-chunk model decoding with chunk 4 give the same output.
+      WenetConformerConfig cd = c;
+      cd.static_chunk_size = 0, cd.use_dynamic_chunk = true;
+      WenetConformerEncoder dyn(cd);
+      mmref::load_state_dict(*dyn, mmref::module_state_dict(*enc));
+      dyn->eval();
+      dyn->decoding_chunk_size = 4;
+      EXPECT_LT(max_abs(dyn->forward(x, len).y, a), 1e-6);
+      dyn->decoding_chunk_size = 0;  // full context
+      EXPECT_GT(max_abs(dyn->forward(x, len).y, a), 1e-4);
+      // The attention kernels agree under the chunk mask.
+      enc->attention_backend = AttentionBackend::kReference;
+      EXPECT_LT(max_abs(enc->forward(x, len).y, a), 1e-5);
+    } else {
+      EXPECT_GT(first, 1e-4) << "full context should see the whole utterance";
+    }
+  }
+  // Dynamic chunk training runs forward and backward with random chunks.
+  WenetConformerConfig c = tiny_wenet();
+  c.causal = true, c.cnn_module_kernel = 4, c.use_dynamic_chunk = true, c.use_dynamic_left_chunk = true;
+  WenetConformerEncoder enc(c);
+  enc->train();
+  for (int i = 0; i < 4; ++i) {
+    const at::Tensor y = enc->forward(at::randn({2, 120, 20}), at::full({2}, 120, at::kLong)).y;
+    ASSERT_TRUE(y.isfinite().all().item<bool>());
+    y.pow(2).mean().backward();
+  }
+  EXPECT_TRUE(enc->encoders->ptr<mmref::models::WenetConformerEncoderLayerImpl>(0)
+                  ->self_attn->linear_q->weight.grad().defined());
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // wenet's ConformerEncoder; see conformer_wenet.h.
 #include "models/asr/conformer_wenet.h"
 
+#include <limits>
+
 #include <ATen/Functions.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -111,14 +113,9 @@ void parse(config::Reader& r, WenetConformerConfig& c) {
   r.opt("global_cmvn", c.global_cmvn);
   r.opt("layer_drop_prob", c.layer_drop_prob, config::Range::between(0, 0.999));
   r.opt("max_len", c.max_len, config::Range::at_least(1));
-  int64_t static_chunk_size = 0;
-  r.opt("static_chunk_size", static_chunk_size);
-  if (static_chunk_size != 0) r.fail("static_chunk_size", "chunk attention masks are not implemented; use 0");
-  for (const char* key : {"use_dynamic_chunk", "use_dynamic_left_chunk"}) {
-    bool on = false;
-    r.opt(key, on);
-    if (on) r.fail(key, "dynamic chunk training is not implemented; use false");
-  }
+  r.opt("static_chunk_size", c.static_chunk_size, config::Range::at_least(0));
+  r.opt("use_dynamic_chunk", c.use_dynamic_chunk);
+  r.opt("use_dynamic_left_chunk", c.use_dynamic_left_chunk);
   r.finish();
   if (c.output_size % c.attention_heads != 0) r.fail("attention_heads", "must divide output_size");
   if (!c.causal && c.cnn_module_kernel % 2 == 0)
@@ -250,7 +247,7 @@ Tensor WenetConformerEncoderLayerImpl::forward(Tensor x, const WenetLayerContext
   {
     const Tensor residual = x;
     if (pre) x = norm_mha->forward(x);
-    const Tensor att = self_attn->forward(x, ctx.pos_emb, ctx.k_lengths, ctx.attention_backend);  // (B, T, D)
+    const Tensor att = self_attn->forward(x, ctx.pos_emb, ctx.k_lengths, ctx.attention_backend, ctx.chunk_bias);  // (B, T, D)
     x = residual + scaled(maybe_dropout(att, dropout_rate_, train), coeff);
     if (!pre) x = norm_mha->forward(x);
   }
@@ -338,6 +335,16 @@ WenetEncoderOutput WenetConformerEncoderImpl::forward(const Tensor& x_in, const 
   ctx.pos_emb = e.pos_emb;
   ctx.attention_backend = attention_backend;
   ctx.conv_backend = conv_backend;
+  ChunkSettings cs;
+  cs.static_chunk_size = c_.static_chunk_size, cs.use_dynamic_chunk = c_.use_dynamic_chunk;
+  cs.use_dynamic_left_chunk = c_.use_dynamic_left_chunk;
+  cs.decoding_chunk_size = decoding_chunk_size, cs.num_decoding_left_chunks = num_decoding_left_chunks;
+  const ChunkChoice chunk = choose_chunk(cs, t_out, is_training());
+  if (chunk.chunk_size > 0 && chunk.chunk_size < t_out) {
+    const Tensor allowed = subsequent_chunk_mask(t_out, chunk.chunk_size, chunk.num_left_chunks, e.x.device());
+    ctx.chunk_bias = at::zeros({t_out, t_out}, e.x.options())
+                         .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+  }
   if (b > 0 && e.lengths.min().item<int64_t>() < t_out) {
     ctx.k_lengths = e.lengths;
     ctx.padded = valid.logical_not().unsqueeze(-1);  // (B, T', 1)

@@ -12,8 +12,8 @@
 //   x = x + Conv(LN(x))                          pointwise 2C, GLU, depthwise k, BN|LN, act, pointwise;
 //                                                padded frames zeroed at its input and output (mask_pad)
 //   x = x + ff_scale * FFN(LN(x));  x = LN_final(x)   (norm_final only with the conv module)
-// Full-context attention with a key padding mask (wenet's decoding_chunk_size 0, static_chunk_size 0,
-// no dynamic chunks). Padding (eval mode): keys are masked, subsampling reads only valid input frames
+// Attention has a key padding mask and, for streaming, wenet's chunk masks (chunk_mask.h: static chunks,
+// dynamic chunk training, decoding_chunk_size / num_decoding_left_chunks at inference). Padding (eval mode): keys are masked, subsampling reads only valid input frames
 // for valid output frames, and the conv module zeroes padded frames at its input -- but before
 // pointwise_conv1, whose bias turns them into glu(bias) != 0, which the symmetric depthwise conv then
 // reads across the end of each utterance (where an unpadded utterance sees zero padding). So, exactly
@@ -44,6 +44,7 @@
 
 #include "kernels/attention/attention.h"
 #include "kernels/conv/conv.h"
+#include "models/asr/chunk_mask.h"
 #include "models/asr/rel_attention.h"
 #include "models/asr/subsampling.h"
 #include "models/common/lora.h"
@@ -77,14 +78,17 @@ struct WenetConformerConfig {
   bool global_cmvn = false;                    // global_cmvn.{mean,istd} buffers (x - mean) * istd
   double layer_drop_prob = 0.0;                // mmref: stochastic depth, training only
   int64_t max_len = 5000;                      // rows of embed.pos_enc.pe
+  // Streaming (chunk_mask.h): chunk attention masks in training and inference.
+  int64_t static_chunk_size = 0;               // > 0: fixed chunks of that many output frames
+  bool use_dynamic_chunk = false;              // U2 dynamic chunk training (random chunk per batch)
+  bool use_dynamic_left_chunk = false;         // random number of left chunks too
 
   // Range and consistency checks; throws mmref::ConfigError naming the field.
   void validate() const;
 };
 
-// Reads an encoder_conf map (wenet's key names; unknown keys are errors with a suggestion). Chunk
-// training keys are accepted only at their full-context values (static_chunk_size 0, use_dynamic_chunk
-// false, use_dynamic_left_chunk false).
+// Reads an encoder_conf map (wenet's key names, chunk training keys included; unknown keys are errors
+// with a suggestion).
 void parse(config::Reader& r, WenetConformerConfig& c);
 
 // Named presets: "tiny" (144 dims, 4 heads, 256 units, 6 blocks, kernel 15: the benchmark model) and
@@ -132,6 +136,7 @@ TORCH_MODULE(WenetConvolutionModule);
 struct WenetLayerContext {
   torch::Tensor pos_emb;                   // (1, T, D)
   std::optional<torch::Tensor> k_lengths;  // (B,) valid frames; none when nothing is padded
+  torch::Tensor chunk_bias;                // (T, T) 0 / -inf chunk attention mask; undefined: full context
   torch::Tensor padded;                    // (B, T, 1) bool, true at padding; undefined when none
   kernels::AttentionBackend attention_backend = kernels::AttentionBackend::kMmref;
   kernels::ConvBackend conv_backend = kernels::ConvBackend::kMmref;
@@ -179,6 +184,10 @@ class WenetConformerEncoderImpl : public torch::nn::Module {
 
   kernels::AttentionBackend attention_backend = kernels::AttentionBackend::kMmref;
   kernels::ConvBackend conv_backend = kernels::ConvBackend::kMmref;
+  // Inference-time streaming (wenet's decoding_chunk_size / num_decoding_left_chunks): chunk size in
+  // output frames (<= 0: full context, or the static chunk size), left chunks (< 0: all).
+  int64_t decoding_chunk_size = 0;
+  int64_t num_decoding_left_chunks = -1;
 
   std::shared_ptr<torch::nn::Module> global_cmvn;  // buffers mean, istd (input_size), with config.global_cmvn
   torch::Tensor cmvn_mean, cmvn_istd;

@@ -79,7 +79,8 @@ RelPositionMultiHeadedAttentionImpl::RelPositionMultiHeadedAttentionImpl(int64_t
 
 Tensor RelPositionMultiHeadedAttentionImpl::forward(const Tensor& x, const Tensor& pos_emb,
                                                     const std::optional<Tensor>& k_lengths,
-                                                    kernels::AttentionBackend backend) {
+                                                    kernels::AttentionBackend backend,
+                                                    const Tensor& mask_bias) {
   const int64_t b = x.size(0), t = x.size(1);
   if (pos_emb.dim() != 3 || pos_emb.size(1) != t || pos_emb.size(2) != x.size(2)) {
     MMREF_FAIL(
@@ -98,6 +99,7 @@ Tensor RelPositionMultiHeadedAttentionImpl::forward(const Tensor& x, const Tenso
   kernels::AttentionOptions o;
   o.scale = scale;
   o.bias = at::matmul(q_v, p.transpose(-2, -1)) * scale;  // (B, H, T, T)
+  if (mask_bias.defined()) o.bias = *o.bias + mask_bias;  // chunk mask: -inf where a frame may not look
   if (k_lengths.has_value()) o.k_lengths = *k_lengths;
   if (is_training() && dropout_rate_ > 0) {
     o.dropout_p = dropout_rate_;

@@ -55,10 +55,12 @@ class RelPositionMultiHeadedAttentionImpl : public torch::nn::Module {
  public:
   RelPositionMultiHeadedAttentionImpl(int64_t n_head, int64_t n_feat, double dropout_rate);
   // x (B, T, D) queries = keys = values, pos_emb (1 or B, T, D), k_lengths (B,) int64 valid keys (none:
-  // all valid) -> (B, T, D). Attention dropout only in training mode.
+  // all valid), mask_bias (T, T) additive 0 / -inf (a chunk mask; undefined: none) -> (B, T, D).
+  // Attention dropout only in training mode.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& pos_emb,
                         const std::optional<torch::Tensor>& k_lengths,
-                        kernels::AttentionBackend backend = kernels::AttentionBackend::kMmref);
+                        kernels::AttentionBackend backend = kernels::AttentionBackend::kMmref,
+                        const torch::Tensor& mask_bias = {});
 
   int64_t heads() const { return h_; }
 
