@@ -542,6 +542,8 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
     const std::string own = ctx.run.dir() + "/vocab.json";
     const std::string base = finetune_base.empty() ? "" : stdfs::path(finetune_base).parent_path().parent_path().string() + "/vocab.json";
     if (!base.empty()) {
+      if (!fs::exists(finetune_base))
+        MMREF_FAIL("finetune.base: '{}' does not exist (give a ckpt-*.safetensors of a diffusion_unet run)", finetune_base);
       if (!fs::exists(base)) MMREF_FAIL("finetune.base: no vocab.json in the base run ({})", base);
       vocab = std::make_shared<diffusion::TextVocab>(diffusion::TextVocab::load_json(base));
     } else if (!ctx.run.dir().empty() && fs::exists(own)) {
