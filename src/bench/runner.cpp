@@ -59,6 +59,8 @@ PointRun measure(const BenchSpec& spec, const Point& point) {
   try {
     target = make_target(spec.target);
     pr.peer = target->peer(point);
+    // Cached blocks of earlier points would count as this point's reserved memory: hand them back first.
+    if (point.device.is_cuda()) compat::cuda_empty_cache();
     const PeakMemoryProbe probe(point.device);
     {
       MMREF_NVTX_RANGE("bench.prepare");
