@@ -58,7 +58,8 @@ Rgb parse_color(const std::string& c) {
   Rgb out;
   if (c.size() == 7 && c[0] == '#') {
     const unsigned long v = std::stoul(c.substr(1), nullptr, 16);
-    out.r = static_cast<uint8_t>(v >> 16), out.g = static_cast<uint8_t>(v >> 8), out.b = static_cast<uint8_t>(v);
+    out.r = static_cast<uint8_t>(v >> 16), out.g = static_cast<uint8_t>(v >> 8),
+    out.b = static_cast<uint8_t>(v);
   }
   return out;
 }
@@ -82,7 +83,8 @@ class Canvas {
   }
   void rect(double x0, double y0, double w, double h, Rgb c) {
     for (int y = static_cast<int>(std::round(y0)); y < static_cast<int>(std::round(y0 + h)); ++y) {
-      for (int x = static_cast<int>(std::round(x0)); x < static_cast<int>(std::round(x0 + w)); ++x) set(x, y, c);
+      for (int x = static_cast<int>(std::round(x0)); x < static_cast<int>(std::round(x0 + w)); ++x)
+        set(x, y, c);
     }
   }
   // dash: on/off length in pixels (0: solid).
@@ -121,7 +123,8 @@ void draw_text(Canvas& cv, const Shape& s, int scale) {
         for (int bold = 0; bold <= (s.bold ? 1 : 0); ++bold) {
           for (int dy = 0; dy < px; ++dy) {
             for (int dx = 0; dx < px; ++dx) {
-              const double u = shift + i * advance + col * px + dx + bold, v = (row - 7) * px + dy;  // v < 0: above
+              const double u = shift + i * advance + col * px + dx + bold,
+                           v = (row - 7) * px + dy;  // v < 0: above
               if (s.vertical) {
                 cv.set(static_cast<int>(ax + v), static_cast<int>(ay - u), c);
               } else {
@@ -144,21 +147,29 @@ Raster rasterize(const Drawing& d, int scale) {
     auto X = [&](size_t i) { return s.pts[i].first * scale; };
     auto Y = [&](size_t i) { return s.pts[i].second * scale; };
     switch (s.kind) {
-      case Shape::kLine: cv.line(X(0), Y(0), X(1), Y(1), s.stroke * scale, c, s.dashed ? 3.0 * scale : 0); break;
-      case Shape::kPolyline:
-        for (size_t i = 1; i < s.pts.size(); ++i) cv.line(X(i - 1), Y(i - 1), X(i), Y(i), s.stroke * scale, c);
+      case Shape::kLine:
+        cv.line(X(0), Y(0), X(1), Y(1), s.stroke * scale, c, s.dashed ? 3.0 * scale : 0);
         break;
-      case Shape::kCircle: cv.disc(X(0), Y(0), s.w * scale, c); break;
+      case Shape::kPolyline:
+        for (size_t i = 1; i < s.pts.size(); ++i)
+          cv.line(X(i - 1), Y(i - 1), X(i), Y(i), s.stroke * scale, c);
+        break;
+      case Shape::kCircle:
+        cv.disc(X(0), Y(0), s.w * scale, c);
+        break;
       case Shape::kRect:
         if (s.filled) {
           cv.rect(X(0), Y(0), s.w * scale, s.h * scale, c);
         } else {
-          const double x0 = X(0), y0 = Y(0), x1 = x0 + s.w * scale, y1 = y0 + s.h * scale, w = s.stroke * scale;
+          const double x0 = X(0), y0 = Y(0), x1 = x0 + s.w * scale, y1 = y0 + s.h * scale,
+                       w = s.stroke * scale;
           cv.line(x0, y0, x1, y0, w, c), cv.line(x1, y0, x1, y1, w, c);
           cv.line(x1, y1, x0, y1, w, c), cv.line(x0, y1, x0, y0, w, c);
         }
         break;
-      case Shape::kText: draw_text(cv, s, scale); break;
+      case Shape::kText:
+        draw_text(cv, s, scale);
+        break;
     }
   }
   Raster r;

@@ -40,7 +40,8 @@ const json* field(const json& obj, const char* key) {
 }
 
 // Optional number: missing or null -> fallback; a number -> its value; anything else -> error.
-double number(const json& obj, const char* key, const std::string& path, const Where& w, double fallback = -1) {
+double number(const json& obj, const char* key, const std::string& path, const Where& w,
+              double fallback = -1) {
   const json* v = field(obj, key);
   if (!v) return fallback;
   if (!v->is_number()) bad(w, fmt::format("'{}' must be a number, got {}", path, v->dump()));
@@ -68,10 +69,11 @@ void replace_all(std::string& s, const std::string& what, const std::string& wit
 }
 
 std::string shorten_cpu(std::string m) {
-  for (const char* junk : {"(R)", "(r)", "(TM)", "(tm)", " CPU", " Processor", " processor"}) replace_all(m, junk, "");
-  if (auto at = m.find('@'); at != std::string::npos) m = m.substr(0, at);            // "@ 2.10GHz"
-  if (auto w = m.find(" with "); w != std::string::npos) m = m.substr(0, w);        // "with Radeon Graphics"
-  for (auto p = m.find("-Core"); p != std::string::npos; p = m.find("-Core")) {      // "16-Core"
+  for (const char* junk : {"(R)", "(r)", "(TM)", "(tm)", " CPU", " Processor", " processor"})
+    replace_all(m, junk, "");
+  if (auto at = m.find('@'); at != std::string::npos) m = m.substr(0, at);       // "@ 2.10GHz"
+  if (auto w = m.find(" with "); w != std::string::npos) m = m.substr(0, w);     // "with Radeon Graphics"
+  for (auto p = m.find("-Core"); p != std::string::npos; p = m.find("-Core")) {  // "16-Core"
     auto b = m.rfind(' ', p);
     m.erase(b == std::string::npos ? 0 : b, p + 5 - (b == std::string::npos ? 0 : b));
   }
@@ -297,7 +299,8 @@ CompareSpec parse_compare(const std::string& text) {
         "commit=abc123,def456)",
         text));
   }
-  if (s.a == s.b) throw UsageError(fmt::format("bench report: --compare '{}' compares '{}' with itself", text, s.a));
+  if (s.a == s.b)
+    throw UsageError(fmt::format("bench report: --compare '{}' compares '{}' with itself", text, s.a));
   return s;
 }
 
@@ -349,7 +352,8 @@ std::string devices_section(const MergedRecords& merged) {
 
 std::string safe_stem(const std::string& s) {
   std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
+  for (char c : s)
+    out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_') ? c : '_';
   return out;
 }
 
@@ -362,7 +366,8 @@ ReportResult write_report(const ReportOptions& o) {
   int64_t files = 0;
   std::vector<BenchRecord> records = load_records(o.inputs, &files);
   std::vector<CompareRow> compared;
-  if (o.compare) compared = compare_records(records, *o.compare);  // before merging: commits are not a cell key
+  if (o.compare)
+    compared = compare_records(records, *o.compare);  // before merging: commits are not a cell key
   const size_t total = records.size();
   MergedRecords merged = merge_newest(std::move(records));
   merged.files = files;
@@ -387,11 +392,13 @@ ReportResult write_report(const ReportOptions& o) {
   std::string inputs;
   for (const auto& i : o.inputs) inputs += (inputs.empty() ? "" : " ") + i;
   std::string md = "# mmref benchmark report\n\n";
-  md += fmt::format("{} records from {} file(s) in {}; {} cells", total, files, inputs, merged.records.size());
+  md +=
+      fmt::format("{} records from {} file(s) in {}; {} cells", total, files, inputs, merged.records.size());
   md += merged.superseded > 0
-            ? fmt::format(" ({} older records superseded: the newest env.time_utc of each target, point, impl "
-                          "and device wins).\n\n",
-                          merged.superseded)
+            ? fmt::format(
+                  " ({} older records superseded: the newest env.time_utc of each target, point, impl "
+                  "and device wins).\n\n",
+                  merged.superseded)
             : " (no duplicates).\n\n";
   md += devices_section(merged);
   md += markdown_tables(merged, plot_files);

@@ -112,9 +112,11 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
       "B/A = p50 latency of {0}={2} over {0}={1} at the same target, point, impl and device (> 1: {2} is "
       "slower). range = [B.min / A.p90, B.p90 / A.min], the ratio if each run fell anywhere between its "
       "fastest repeat and its 90th percentile. 95% CI = ratio * exp(+-1.96 sqrt(sA^2 + sB^2)), "
-      "sX = 1.2533 std/p50 / sqrt(n) (delta method for ln median; shown when both sides recorded std and n).\n\n",
+      "sX = 1.2533 std/p50 / sqrt(n) (delta method for ln median; shown when both sides recorded std and "
+      "n).\n\n",
       spec.key, spec.a, spec.b);
-  md += fmt::format("| target | point | device | impl | {0} p50 ms | {1} p50 ms | B/A | range | 95% CI |\n", spec.a, spec.b);
+  md += fmt::format("| target | point | device | impl | {0} p50 ms | {1} p50 ms | B/A | range | 95% CI |\n",
+                    spec.a, spec.b);
   md += "|---|---|---|---|---:|---:|---:|---|---|\n";
   // Geometric mean of the ratios per (target, device): the one-number summary.
   std::map<std::pair<std::string, std::string>, std::pair<double, int>> geo;
@@ -124,8 +126,8 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
       ++(r.a ? only_a : only_b);
       continue;
     }
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.target, point_text(r.point), r.device,
-                      r.impl, side_cell(r.a), side_cell(r.b), fmt_ratio(r.ratio),
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.target, point_text(r.point),
+                      r.device, r.impl, side_cell(r.a), side_cell(r.b), fmt_ratio(r.ratio),
                       r.range_lo > 0 ? fmt_ratio(r.range_lo) + " .. " + fmt_ratio(r.range_hi) : "",
                       r.ci_lo > 0 ? fmt_ratio(r.ci_lo) + " .. " + fmt_ratio(r.ci_hi) : "");
     if (r.ratio > 0) {
@@ -135,8 +137,8 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
   }
   md += "\n";
   if (only_a + only_b > 0) {
-    md += fmt::format("Unpaired (not listed): {} point(s) with only {}={}, {} with only {}={}.\n\n", only_a, spec.key,
-                      spec.a, only_b, spec.key, spec.b);
+    md += fmt::format("Unpaired (not listed): {} point(s) with only {}={}, {} with only {}={}.\n\n", only_a,
+                      spec.key, spec.a, only_b, spec.key, spec.b);
   }
   if (geo.empty()) {
     md += "No point has a measured latency on both sides.\n\n";

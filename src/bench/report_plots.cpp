@@ -18,9 +18,9 @@ using nlohmann::json;
 
 constexpr size_t kMaxSeries = 10;
 // Keys that mean "how long is the input", in the order we prefer them for the memory plot.
-const char* const kLengthKeys[] = {"seq", "seq_len", "sequence_length", "length", "tokens", "frames",
-                                   "num_frames", "audio_seconds", "seconds", "duration", "resolution",
-                                   "image_size", "size", "height", "steps"};
+const char* const kLengthKeys[] = {
+    "seq",     "seq_len",  "sequence_length", "length",     "tokens", "frames", "num_frames", "audio_seconds",
+    "seconds", "duration", "resolution",      "image_size", "size",   "height", "steps"};
 
 std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
@@ -49,9 +49,12 @@ enum class Metric { kLatency, kThroughput, kMemory };
 
 double metric_value(const BenchRecord& r, Metric m) {
   switch (m) {
-    case Metric::kLatency: return r.latency.present ? r.latency.p50 : -1;
-    case Metric::kThroughput: return r.throughput;
-    case Metric::kMemory: return r.peak_memory_bytes() > 0 ? r.peak_memory_bytes() / (1024.0 * 1024.0) : -1;
+    case Metric::kLatency:
+      return r.latency.present ? r.latency.p50 : -1;
+    case Metric::kThroughput:
+      return r.throughput;
+    case Metric::kMemory:
+      return r.peak_memory_bytes() > 0 ? r.peak_memory_bytes() / (1024.0 * 1024.0) : -1;
   }
   return -1;
 }
@@ -60,7 +63,8 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
                                            const std::string& xkey, Metric metric) {
   std::vector<const BenchRecord*> with;
   for (const auto* r : recs) {
-    if (r->point.contains(xkey) && r->point.at(xkey).is_number() && metric_value(*r, metric) > 0) with.push_back(r);
+    if (r->point.contains(xkey) && r->point.at(xkey).is_number() && metric_value(*r, metric) > 0)
+      with.push_back(r);
   }
   recs = with;
   // Series identity: device, impl (when several), then the other varying keys while the count stays
@@ -99,7 +103,8 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
     }
     const BenchRecord* first = nullptr;
     for (const auto* r : recs) {
-      if (r->point.contains(k) && (!first || compare_values(r->point.at(k), first->point.at(k)) < 0)) first = r;
+      if (r->point.contains(k) && (!first || compare_values(r->point.at(k), first->point.at(k)) < 0))
+        first = r;
     }
     if (!first) continue;
     const json v = first->point.at(k);
@@ -119,17 +124,19 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
   }
   std::sort(order.begin(), order.end());  // legend grouped by device
   PlotSpec p;
-  const char* what = metric == Metric::kLatency ? "p50 latency" : metric == Metric::kThroughput ? "throughput" : "peak memory";
+  const char* what = metric == Metric::kLatency      ? "p50 latency"
+                     : metric == Metric::kThroughput ? "throughput"
+                                                     : "peak memory";
   p.title = fmt::format("{}: {} vs {}", target, what, xkey);
   p.subtitle = fixed.empty() ? "" : "held at " + fixed;
   p.x_label = xkey;
   std::set<std::string> units;
   for (const auto* r : recs) units.insert(r->throughput_unit);
-  p.y_label = metric == Metric::kLatency      ? "p50 latency (ms)"
-              : metric == Metric::kThroughput ? (units.size() == 1 && !units.begin()->empty()
-                                                     ? "throughput (" + *units.begin() + ")"
-                                                     : std::string("throughput"))
-                                              : "peak memory (MiB)";
+  p.y_label = metric == Metric::kLatency ? "p50 latency (ms)"
+              : metric == Metric::kThroughput
+                  ? (units.size() == 1 && !units.begin()->empty() ? "throughput (" + *units.begin() + ")"
+                                                                  : std::string("throughput"))
+                  : "peak memory (MiB)";
   double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0;
   for (const auto& id : order) {
     if (p.series.size() == kMaxSeries) break;
@@ -141,7 +148,9 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
   // Batch sizes and lengths are usually powers of two: a log2 axis once they span 4x.
   p.log2_x = xmin > 0 && xmax / xmin >= 4;
   p.log10_y = ymin > 0 && ymax / ymin >= 50;
-  const char* suffix = metric == Metric::kLatency ? "latency" : metric == Metric::kThroughput ? "throughput" : "memory";
+  const char* suffix = metric == Metric::kLatency      ? "latency"
+                       : metric == Metric::kThroughput ? "throughput"
+                                                       : "memory";
   return {target + "-" + suffix, p};
 }
 

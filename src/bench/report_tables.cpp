@@ -33,7 +33,8 @@ std::string cell_text(const BenchRecord& r) {
   std::string s = r.latency.present ? format_number(r.latency.p50) + " ms" : "no latency";
   if (r.throughput > 0) s += fmt::format(" ({} {})", format_number(r.throughput), r.throughput_unit);
   if (r.rtf > 0) s += fmt::format(", RTF {}", format_number(r.rtf));
-  if (r.peak_memory_bytes() > 0) s += ", " + format_number(r.peak_memory_bytes() / (1024.0 * 1024.0)) + " MiB";
+  if (r.peak_memory_bytes() > 0)
+    s += ", " + format_number(r.peak_memory_bytes() / (1024.0 * 1024.0)) + " MiB";
   if (r.mfu > 0) s += fmt::format(", MFU {:.1f}%", r.mfu <= 1 ? 100 * r.mfu : r.mfu);  // fraction or percent
   return s;
 }
@@ -63,10 +64,11 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
   std::map<std::string, std::vector<const BenchRecord*>> by_target;
   for (const auto& r : merged.records) by_target[r.target].push_back(&r);
   std::string md;
-  md += "Cells: p50 latency (throughput), peak memory in MiB (CUDA: peak allocated by the caching allocator; "
-        "CPU: peak RSS of the process), MFU when the target declares its FLOPs. `OOM`: out of memory at that "
-        "point; `error`: the point failed (the record's `error` says why); `-`: not run on that device. "
-        "`vs eager`: python-eager p50 / mmref p50 on the same device (> 1: mmref is faster).\n\n";
+  md +=
+      "Cells: p50 latency (throughput), peak memory in MiB (CUDA: peak allocated by the caching allocator; "
+      "CPU: peak RSS of the process), MFU when the target declares its FLOPs. `OOM`: out of memory at that "
+      "point; `error`: the point failed (the record's `error` says why); `-`: not run on that device. "
+      "`vs eager`: python-eager p50 / mmref p50 on the same device (> 1: mmref is faster).\n\n";
   for (const auto& [target, recs] : by_target) {
     // Point keys: the ones that vary become columns, the constant ones go in a line under the heading.
     std::map<std::string, std::set<std::string>> values;
@@ -144,14 +146,16 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
     md += "\n";
     for (const auto& row : rows) {
       md += "|";
-      for (const auto& k : cols) md += " " + (row.point.contains(k) ? md_escape(value_text(row.point.at(k))) : "") + " |";
+      for (const auto& k : cols)
+        md += " " + (row.point.contains(k) ? md_escape(value_text(row.point.at(k))) : "") + " |";
       if (impl_col) md += " " + row.impl + " |";
       for (const auto& d : devices) {
         auto it = row.cells.find(d);
         md += " " + (it == row.cells.end() ? std::string("-") : md_escape(cell_text(*it->second))) + " |";
         if (!eager) continue;
         std::string ratio;
-        if (it != row.cells.end() && row.impl != "python-eager" && it->second->ok() && it->second->latency.present) {
+        if (it != row.cells.end() && row.impl != "python-eager" && it->second->ok() &&
+            it->second->latency.present) {
           const BenchRecord& m = *it->second;
           if (m.peer_ratio > 0) {
             ratio = fmt::format("{:.2f}x", m.peer_ratio);

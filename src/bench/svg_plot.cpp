@@ -30,11 +30,20 @@ std::string escape_xml(const std::string& s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -97,7 +106,8 @@ std::vector<double> linear_ticks(double lo, double hi, int target_count) {
 
 std::vector<double> log2_ticks(double lo, double hi) {
   std::vector<double> ticks;
-  for (double v = std::pow(2, std::floor(std::log2(lo) + 1e-9)); v <= hi * (1 + 1e-9); v *= 2) ticks.push_back(v);
+  for (double v = std::pow(2, std::floor(std::log2(lo) + 1e-9)); v <= hi * (1 + 1e-9); v *= 2)
+    ticks.push_back(v);
   if (ticks.size() > 10) {
     std::vector<double> every_other;
     for (size_t i = 0; i < ticks.size(); i += 2) every_other.push_back(ticks[i]);
@@ -160,17 +170,21 @@ Drawing layout_plot(const PlotSpec& spec) {
 
   auto& out = d.shapes;
   Shape bg;
-  bg.kind = Shape::kRect, bg.pts = {{0, 0}}, bg.w = d.width, bg.h = d.height, bg.color = "#ffffff", bg.filled = true;
+  bg.kind = Shape::kRect, bg.pts = {{0, 0}}, bg.w = d.width, bg.h = d.height, bg.color = "#ffffff",
+  bg.filled = true;
   out.push_back(bg);
-  auto text = [&](double x, double y, const std::string& s, double size, int anchor, const std::string& color) {
+  auto text = [&](double x, double y, const std::string& s, double size, int anchor,
+                  const std::string& color) {
     Shape t;
     t.kind = Shape::kText, t.pts = {{x, y}}, t.text = s, t.font_px = size, t.anchor = anchor, t.color = color;
     out.push_back(t);
     return &out.back();
   };
-  auto line = [&](double x1, double y1, double x2, double y2, const std::string& color, double stroke, bool dashed) {
+  auto line = [&](double x1, double y1, double x2, double y2, const std::string& color, double stroke,
+                  bool dashed) {
     Shape l;
-    l.kind = Shape::kLine, l.pts = {{x1, y1}, {x2, y2}}, l.color = color, l.stroke = stroke, l.dashed = dashed;
+    l.kind = Shape::kLine, l.pts = {{x1, y1}, {x2, y2}}, l.color = color, l.stroke = stroke,
+    l.dashed = dashed;
     out.push_back(l);
   };
   text(left, 22, spec.title, 15, -1, "#111111")->bold = true;
@@ -229,15 +243,19 @@ std::string to_svg(const Drawing& d) {
   for (const Shape& sh : d.shapes) {
     switch (sh.kind) {
       case Shape::kLine:
-        s += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n",
-                         sh.pts[0].first, sh.pts[0].second, sh.pts[1].first, sh.pts[1].second, sh.color, sh.stroke,
-                         sh.dashed ? " stroke-dasharray=\"3,3\"" : "");
+        s += fmt::format(
+            "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" "
+            "stroke-width=\"{}\"{}/>\n",
+            sh.pts[0].first, sh.pts[0].second, sh.pts[1].first, sh.pts[1].second, sh.color, sh.stroke,
+            sh.dashed ? " stroke-dasharray=\"3,3\"" : "");
         break;
       case Shape::kPolyline: {
         std::string pts;
         for (const auto& [x, y] : sh.pts) pts += fmt::format("{}{:.1f},{:.1f}", pts.empty() ? "" : " ", x, y);
-        s += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" stroke-linejoin=\"round\" points=\"{}\"/>\n",
-                         sh.color, sh.stroke, pts);
+        s += fmt::format(
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"{}\" stroke-linejoin=\"round\" "
+            "points=\"{}\"/>\n",
+            sh.color, sh.stroke, pts);
         break;
       }
       case Shape::kCircle:
@@ -245,18 +263,20 @@ std::string to_svg(const Drawing& d) {
                          sh.pts[0].second, sh.w, sh.color);
         break;
       case Shape::kRect:
-        s += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" {}/>\n", sh.pts[0].first,
-                         sh.pts[0].second, sh.w, sh.h,
-                         sh.filled ? fmt::format("fill=\"{}\"", sh.color)
-                                   : fmt::format("fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"", sh.color, sh.stroke));
+        s += fmt::format(
+            "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" {}/>\n", sh.pts[0].first,
+            sh.pts[0].second, sh.w, sh.h,
+            sh.filled ? fmt::format("fill=\"{}\"", sh.color)
+                      : fmt::format("fill=\"none\" stroke=\"{}\" stroke-width=\"{}\"", sh.color, sh.stroke));
         break;
       case Shape::kText: {
         const char* anchor = sh.anchor < 0 ? "start" : sh.anchor == 0 ? "middle" : "end";
         const double x = sh.pts[0].first, y = sh.pts[0].second;
-        s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"{}\" fill=\"{}\"{}{}>{}</text>\n", x, y,
-                         sh.font_px, anchor, sh.color, sh.bold ? " font-weight=\"bold\"" : "",
-                         sh.vertical ? fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", x, y) : "",
-                         escape_xml(sh.text));
+        s += fmt::format(
+            "<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"{}\" text-anchor=\"{}\" fill=\"{}\"{}{}>{}</text>\n",
+            x, y, sh.font_px, anchor, sh.color, sh.bold ? " font-weight=\"bold\"" : "",
+            sh.vertical ? fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", x, y) : "",
+            escape_xml(sh.text));
         break;
       }
     }

@@ -50,15 +50,18 @@ int run_report(const ReportArgs& a) {
 void add_bench_report(CLI::App& bench) {
   auto args = std::make_shared<ReportArgs>();
   auto* sub = bench.add_subcommand(
-      "report", "Merge bench results (JSONL files or folders) into markdown tables and plots; --compare KEY=A,B");
+      "report",
+      "Merge bench results (JSONL files or folders) into markdown tables and plots; --compare KEY=A,B");
   sub->allow_extras(false);
-  sub->add_option("inputs", args->inputs, "results .jsonl files or folders (every *.jsonl below them)")->required();
+  sub->add_option("inputs", args->inputs, "results .jsonl files or folders (every *.jsonl below them)")
+      ->required();
   sub->add_option("--out", args->out, "output folder for report.md and the plots")->capture_default_str();
   sub->add_option("--format", args->format, "plots: svg, png, or md (tables only)")
       ->check(CLI::IsMember({"svg", "png", "md"}))
       ->capture_default_str();
-  sub->add_option("--compare", args->compare,
-                  "KEY=A,B: B/A latency ratios, e.g. backend=mmref,torch, impl=mmref,python-eager, commit=abc,def");
+  sub->add_option(
+      "--compare", args->compare,
+      "KEY=A,B: B/A latency ratios, e.g. backend=mmref,torch, impl=mmref,python-eager, commit=abc,def");
   sub->add_flag("--quiet", args->quiet, "do not print report.md");
   sub->callback([args] {
     int rc = 0;

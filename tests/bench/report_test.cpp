@@ -20,14 +20,21 @@ namespace {
 
 using nlohmann::json;
 
-const json kCpuEnv = {{"device", "cpu"},   {"cpu_model", "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz"},
-                      {"threads", 2},       {"mmref_commit", "1111111aaaa"},
-                      {"torch_version", "1.13.1"}, {"time_utc", "2026-12-01T10:00:00Z"}};
-const json kGpuEnv = {{"device", "cuda"},  {"device_name", "NVIDIA H200"}, {"cuda_version", "12.4"},
-                      {"mmref_commit", "1111111aaaa"}, {"time_utc", "2026-12-02T10:00:00Z"}};
+const json kCpuEnv = {{"device", "cpu"},
+                      {"cpu_model", "Intel(R) Xeon(R) Platinum 8488C CPU @ 2.40GHz"},
+                      {"threads", 2},
+                      {"mmref_commit", "1111111aaaa"},
+                      {"torch_version", "1.13.1"},
+                      {"time_utc", "2026-12-01T10:00:00Z"}};
+const json kGpuEnv = {{"device", "cuda"},
+                      {"device_name", "NVIDIA H200"},
+                      {"cuda_version", "12.4"},
+                      {"mmref_commit", "1111111aaaa"},
+                      {"time_utc", "2026-12-02T10:00:00Z"}};
 
 // A record with the latency summary p50 = p50_ms and a spread around it.
-json rec(const std::string& target, json point, const json& env, double p50_ms, const std::string& impl = "mmref") {
+json rec(const std::string& target, json point, const json& env, double p50_ms,
+         const std::string& impl = "mmref") {
   return {{"schema", "mmref.bench.v1"},
           {"bench", "unit_sweep"},
           {"target", target},
@@ -35,8 +42,14 @@ json rec(const std::string& target, json point, const json& env, double p50_ms, 
           {"point", std::move(point)},
           {"status", "ok"},
           {"latency_ms",
-           {{"mean", p50_ms}, {"p50", p50_ms}, {"p90", p50_ms * 1.2}, {"p99", p50_ms * 1.3}, {"min", p50_ms * 0.9},
-            {"max", p50_ms * 1.4}, {"std", p50_ms * 0.1}, {"n", 20}}},
+           {{"mean", p50_ms},
+            {"p50", p50_ms},
+            {"p90", p50_ms * 1.2},
+            {"p99", p50_ms * 1.3},
+            {"min", p50_ms * 0.9},
+            {"max", p50_ms * 1.4},
+            {"std", p50_ms * 0.1},
+            {"n", 20}}},
           {"throughput", {{"value", 1000.0 / p50_ms}, {"unit", "images/s"}}},
           {"memory", {{"peak_allocated_bytes", 64.0 * 1024 * 1024}, {"peak_rss_bytes", 300.0 * 1024 * 1024}}},
           {"env", env}};
@@ -73,10 +86,12 @@ class BenchReport : public ::testing::Test {
 
 TEST_F(BenchReport, MergesTwoDevicesIntoColumns) {
   // Two machines' folders; the same two points on each.
-  write_lines(dir_ + "/res/cpu/a.jsonl", {rec("kernel.attention", {{"batch", 1}, {"seq", 64}}, kCpuEnv, 2.0),
-                                         rec("kernel.attention", {{"batch", 4}, {"seq", 64}}, kCpuEnv, 6.0)});
-  write_lines(dir_ + "/res/h200/b.jsonl", {rec("kernel.attention", {{"batch", 1}, {"seq", 64}}, kGpuEnv, 0.05),
-                                          rec("kernel.attention", {{"batch", 4}, {"seq", 64}}, kGpuEnv, 0.125)});
+  write_lines(dir_ + "/res/cpu/a.jsonl",
+              {rec("kernel.attention", {{"batch", 1}, {"seq", 64}}, kCpuEnv, 2.0),
+               rec("kernel.attention", {{"batch", 4}, {"seq", 64}}, kCpuEnv, 6.0)});
+  write_lines(dir_ + "/res/h200/b.jsonl",
+              {rec("kernel.attention", {{"batch", 1}, {"seq", 64}}, kGpuEnv, 0.05),
+               rec("kernel.attention", {{"batch", 4}, {"seq", 64}}, kGpuEnv, 0.125)});
   int64_t files = 0;
   MergedRecords m = merge_newest(load_records({dir_ + "/res"}, &files));
   EXPECT_EQ(files, 2);
@@ -133,8 +148,9 @@ TEST_F(BenchReport, EagerRatioColumn) {
   // mmref 2 ms, python-eager 5 ms at batch 1 -> 2.50x; batch 2 carries peer_ratio 3.1 itself.
   json with_peer = rec("train.step", {{"batch", 2}}, kCpuEnv, 4.0);
   with_peer["peer_ratio"] = 3.1;
-  write_lines(dir_ + "/e.jsonl", {rec("train.step", {{"batch", 1}}, kCpuEnv, 2.0),
-                                 rec("train.step", {{"batch", 1}}, kCpuEnv, 5.0, "python-eager"), with_peer});
+  write_lines(dir_ + "/e.jsonl",
+              {rec("train.step", {{"batch", 1}}, kCpuEnv, 2.0),
+               rec("train.step", {{"batch", 1}}, kCpuEnv, 5.0, "python-eager"), with_peer});
   const std::string md = markdown_tables(merge_newest(load_records({dir_ + "/e.jsonl"})));
   EXPECT_NE(md.find("| batch | impl | Intel Xeon Platinum 8488C x2 | vs eager |\n|---|---|---:|---:|"),
             std::string::npos)
@@ -146,7 +162,8 @@ TEST_F(BenchReport, EagerRatioColumn) {
 
 TEST_F(BenchReport, CompareRatiosOnHandComputedValues) {
   // A = backend mmref: p50 2.0, min 1.8, p90 2.4, std 0.2, n 20
-  // B = backend torch: p50 3.0, min 2.7, p90 3.6, std 0.3, n 20  (rec() spreads: p90 1.2x, min 0.9x, std 0.1x)
+  // B = backend torch: p50 3.0, min 2.7, p90 3.6, std 0.3, n 20  (rec() spreads: p90 1.2x, min 0.9x, std
+  // 0.1x)
   //   ratio  = 3.0 / 2.0                         = 1.5
   //   range  = [2.7 / 2.4, 3.6 / 1.8]            = [1.125, 2.0]
   //   sA = sB = 1.2533 * 0.1 / sqrt(20)          = 0.0280246
@@ -171,9 +188,10 @@ TEST_F(BenchReport, CompareRatiosOnHandComputedValues) {
   EXPECT_FALSE(rows[1].b.has_value());
   EXPECT_LT(rows[1].ratio, 0);
   const std::string md = markdown_compare(rows, spec);
-  EXPECT_NE(md.find("| kernel.attention | batch=1 | Intel Xeon Platinum 8488C x2 | mmref | 2.00 | 3.00 | 1.500 | "
-                    "1.125 .. 2.000 | 1.388 .. 1.621 |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("| kernel.attention | batch=1 | Intel Xeon Platinum 8488C x2 | mmref | 2.00 | 3.00 | 1.500 | "
+              "1.125 .. 2.000 | 1.388 .. 1.621 |"),
+      std::string::npos)
       << md;
   EXPECT_NE(md.find("geometric mean B/A 1.500 over 1 point(s)"), std::string::npos) << md;
   EXPECT_EQ(md.find("batch=2"), std::string::npos) << md;  // unpaired: counted, not listed
@@ -181,8 +199,9 @@ TEST_F(BenchReport, CompareRatiosOnHandComputedValues) {
             std::string::npos)
       << md;
   // A side value nobody has: a usage error listing what exists.
-  EXPECT_NE(error_of([&] { compare_records(load_records({dir_ + "/c.jsonl"}), parse_compare("backend=mmref,tvm")); })
-                .find("no record has backend 'tvm' (values seen: mmref, reference, torch)"),
+  EXPECT_NE(error_of([&] {
+              compare_records(load_records({dir_ + "/c.jsonl"}), parse_compare("backend=mmref,tvm"));
+            }).find("no record has backend 'tvm' (values seen: mmref, reference, torch)"),
             std::string::npos);
 }
 
@@ -290,7 +309,8 @@ TEST_F(BenchReport, SeriesAreCappedByHoldingAKey) {
   for (int b : {1, 2}) {
     for (int s : {64, 128, 256, 512}) {
       for (const char* d : {"bfloat16", "float16", "float32"}) {
-        lines.push_back(rec("kernel.attention", {{"batch", b}, {"seq", s}, {"dtype", d}}, kGpuEnv, 1.0 + b + s / 64.0));
+        lines.push_back(
+            rec("kernel.attention", {{"batch", b}, {"seq", s}, {"dtype", d}}, kGpuEnv, 1.0 + b + s / 64.0));
       }
     }
   }
@@ -313,8 +333,8 @@ TEST_F(BenchReport, KeysOnlySomePointsHaveMakeTheirOwnSeries) {
   // A sweep over seq plus one explicit point {seq: 128, causal: true}: two series, the explicit point is
   // not joined to the sweep's line.
   write_lines(dir_ + "/p.jsonl", {rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 1.0),
-                                 rec("kernel.attention", {{"seq", 128}}, kCpuEnv, 2.0),
-                                 rec("kernel.attention", {{"seq", 128}, {"causal", true}}, kCpuEnv, 1.5)});
+                                  rec("kernel.attention", {{"seq", 128}}, kCpuEnv, 2.0),
+                                  rec("kernel.attention", {{"seq", 128}, {"causal", true}}, kCpuEnv, 1.5)});
   const auto plots = build_plots(merge_newest(load_records({dir_ + "/p.jsonl"})));
   ASSERT_FALSE(plots.empty());
   const PlotSpec& lat = plots[0].second;
@@ -344,7 +364,8 @@ TEST(BenchReportPlot, TicksAndLabels) {
   bad.title = "t";
   bad.log2_x = true;
   bad.series.push_back({"s", {{0, 1}, {2, 3}}});
-  EXPECT_NE(error_of([&] { layout_plot(bad); }).find("plot 't': log x axis needs values > 0"), std::string::npos);
+  EXPECT_NE(error_of([&] { layout_plot(bad); }).find("plot 't': log x axis needs values > 0"),
+            std::string::npos);
   PlotSpec empty;
   empty.title = "e";
   EXPECT_NE(error_of([&] { layout_plot(empty); }).find("no series has a finite point"), std::string::npos);
@@ -372,17 +393,22 @@ TEST_F(BenchReport, BadInputNamesFileAndLine) {
     s["schema"] = "other.v2";
     out << s.dump() << "\n";
   }
-  EXPECT_NE(error_of([&] { load_records({f}); }).find(f + ":1: 'latency_ms.p50' must be a number, got \"fast\""),
-            std::string::npos)
+  EXPECT_NE(
+      error_of([&] { load_records({f}); }).find(f + ":1: 'latency_ms.p50' must be a number, got \"fast\""),
+      std::string::npos)
       << error_of([&] { load_records({f}); });
   json other = rec("k", {{"batch", 1}}, kCpuEnv, 1);
   other["schema"] = "x";
-  EXPECT_NE(error_of([&] { parse_record(other.dump(), "f", 7); }).find("f:7: schema 'x' is not mmref.bench.v1"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { parse_record("{\"status\":\"ok\"}", "f", 2); }).find("f:2: record has no 'target'"),
-            std::string::npos);
+  EXPECT_NE(
+      error_of([&] { parse_record(other.dump(), "f", 7); }).find("f:7: schema 'x' is not mmref.bench.v1"),
+      std::string::npos);
+  EXPECT_NE(
+      error_of([&] { parse_record("{\"status\":\"ok\"}", "f", 2); }).find("f:2: record has no 'target'"),
+      std::string::npos);
   fs::make_dirs(dir_ + "/empty/sub");
-  EXPECT_NE(error_of([&] { load_records({dir_ + "/empty"}); }).find("no .jsonl results files under '" + dir_ + "/empty'"),
+  EXPECT_NE(error_of([&] {
+              load_records({dir_ + "/empty"});
+            }).find("no .jsonl results files under '" + dir_ + "/empty'"),
             std::string::npos);
   EXPECT_NE(error_of([&] { load_records({dir_ + "/nope"}); }).find("'" + dir_ + "/nope' does not exist"),
             std::string::npos);
@@ -390,7 +416,8 @@ TEST_F(BenchReport, BadInputNamesFileAndLine) {
     std::ofstream out(dir_ + "/blank.jsonl");
     out << "\n  \n";
   }
-  EXPECT_NE(error_of([&] { load_records({dir_ + "/blank.jsonl"}); }).find("no records in 1 file(s)"), std::string::npos);
+  EXPECT_NE(error_of([&] { load_records({dir_ + "/blank.jsonl"}); }).find("no records in 1 file(s)"),
+            std::string::npos);
   // Missing optional fields are fine: a bare record has the defaults.
   const BenchRecord r = parse_record("{\"target\":\"k\",\"memory\":null}", "f", 1);
   EXPECT_EQ(r.impl, "mmref");
