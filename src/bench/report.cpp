@@ -131,8 +131,19 @@ BenchRecord parse_record(const std::string& text, const std::string& source, int
   r.impl = string(j, "impl", "impl", w, "mmref");
   r.status = string(j, "status", "status", w, "ok");
   r.error = string(j, "error", "error", w);
-  r.point = object(j, "point", w);
+  r.swept = object(j, "point", w);
   r.config = object(j, "config", w);
+  // The runner's own keys (device, threads, warm-up/repeat budgets, the peer's command line) and nested
+  // objects do not name the point.
+  for (auto it = r.config.begin(); it != r.config.end(); ++it) {
+    const std::string& k = it.key();
+    if (k == "device" || k == "threads" || k == "warmup" || k == "repeats" || k.rfind("peer", 0) == 0 ||
+        it->is_object()) {
+      continue;
+    }
+    r.point[k] = it.value();
+  }
+  for (auto it = r.swept.begin(); it != r.swept.end(); ++it) r.point[it.key()] = it.value();
   r.env = object(j, "env", w);
 
   const json& lat = object(j, "latency_ms", w);

@@ -34,7 +34,12 @@ struct BenchRecord {
   std::string source;  // file it came from
   int64_t line = 0;    // 1-based line in that file
   std::string bench, target, impl = "mmref", status = "ok", error;
+  // What identifies the measured point: the record's config without the runner's own keys (device,
+  // threads, warmup, repeats, peer*, nested objects) with its swept "point" on top. Two benches that sweep the same keys under
+  // different fixed settings (heads 4 vs 8) are different points; the same settings measured by
+  // differently named benches on two machines are one row. Tables and plots show the keys that vary.
   nlohmann::json point = nlohmann::json::object();
+  nlohmann::json swept = nlohmann::json::object();  // the record's "point" as written
   nlohmann::json config = nlohmann::json::object();
   nlohmann::json env = nlohmann::json::object();
   LatencyStats latency;

@@ -126,7 +126,14 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
       ++(r.a ? only_a : only_b);
       continue;
     }
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.target, point_text(r.point),
+    // Name the swept keys only (the fixed settings are in the target's table).
+    json shown = json::object();
+    for (const auto* side : {&*r.a, &*r.b}) {
+      for (auto it = side->swept.begin(); it != side->swept.end(); ++it) {
+        if (it.key() != spec.key && r.point.contains(it.key())) shown[it.key()] = r.point.at(it.key());
+      }
+    }
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.target, point_text(shown),
                       r.device, r.impl, side_cell(r.a), side_cell(r.b), fmt_ratio(r.ratio),
                       r.range_lo > 0 ? fmt_ratio(r.range_lo) + " .. " + fmt_ratio(r.range_hi) : "",
                       r.ci_lo > 0 ? fmt_ratio(r.ci_lo) + " .. " + fmt_ratio(r.ci_hi) : "");

@@ -350,6 +350,34 @@ TEST_F(BenchReport, KeysOnlySomePointsHaveMakeTheirOwnSeries) {
   EXPECT_NE(md.find("| true | 128 | 1.50 ms"), std::string::npos) << md;
 }
 
+TEST_F(BenchReport, FixedSettingsTellPointsApart) {
+  // Bench "small" (heads 4) and "big" (heads 8) both sweep seq: same "point", different measurements ->
+  // two rows with a heads column. Bench "attn_gpu" ran the heads-8 settings on the H200: same row as "big".
+  auto with_config = [](json r, const json& settings) {
+    json c = settings;
+    c.update(r["point"]);
+    c["device"] = r["env"]["device"], c["threads"] = 2, c["warmup"] = {{"count", 2}};
+    r["config"] = c;
+    return r;
+  };
+  json small = with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 1.0), {{"heads", 4}, {"dtype", "float32"}});
+  json big = with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 3.0), {{"heads", 8}, {"dtype", "float32"}});
+  json gpu = with_config(rec("kernel.attention", {{"seq", 64}}, kGpuEnv, 0.5), {{"heads", 8}, {"dtype", "float32"}});
+  small["bench"] = "small", big["bench"] = "big", gpu["bench"] = "attn_gpu";
+  gpu["config"]["peer_command"] = "python3 peer.py --point ...";  // runner detail: not part of the point
+  write_lines(dir_ + "/f.jsonl", {small, big, gpu});
+  const MergedRecords m = merge_newest(load_records({dir_ + "/f.jsonl"}));
+  EXPECT_EQ(m.superseded, 0);
+  ASSERT_EQ(m.records.size(), 3u);
+  const std::string md = markdown_tables(m);
+  EXPECT_NE(md.find("bench: attn_gpu, big, small; fixed: dtype=float32, seq=64"), std::string::npos) << md;
+  EXPECT_NE(md.find("| heads | NVIDIA H200 | Intel Xeon Platinum 8488C x2 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 4 | - | 1.00 ms"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 8 | 0.500 ms (2000 images/s), 64.0 MiB | 3.00 ms"), std::string::npos) << md;
+  // The record's own swept keys are kept apart for the comparison table.
+  EXPECT_EQ(m.records[0].swept, json({{"seq", 64}}));
+}
+
 TEST(BenchReportPlot, TicksAndLabels) {
   EXPECT_EQ(linear_ticks(0, 9.3), (std::vector<double>{0, 2, 4, 6, 8, 10}));
   EXPECT_EQ(log2_ticks(1, 64), (std::vector<double>{1, 2, 4, 8, 16, 32, 64}));
