@@ -120,10 +120,21 @@ std::string human_bytes(int64_t b) {
   return fmt::format("{:.1f} MiB", v / (1024.0 * 1024));
 }
 
-std::string console_line(size_t i, size_t n, const nlohmann::json& rec) {
-  const std::string point = rec["point"].dump();
-  std::string line = fmt::format("  [{:>3}/{}] {:<12} {:<44} {:<5}", i + 1, n, rec["impl"].get<std::string>(),
-                                 point.size() > 44 ? point.substr(0, 41) + "..." : point,
+// "backend=mmref seq=512": the point's keys whose value differs from the bench's settings.
+std::string point_label(const nlohmann::json& point, const nlohmann::json& settings) {
+  std::string out;
+  for (auto it = point.begin(); it != point.end(); ++it) {
+    const auto s = settings.find(it.key());
+    if (s != settings.end() && *s == it.value()) continue;
+    out += (out.empty() ? "" : " ") + it.key() + "=" + (it->is_string() ? it->get<std::string>() : it->dump());
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string console_line(size_t i, size_t n, const nlohmann::json& rec, const nlohmann::json& settings) {
+  const std::string point = point_label(rec["point"], settings);
+  std::string line = fmt::format("  [{:>3}/{}] {:<12} {:<40} {:<5}", i + 1, n, rec["impl"].get<std::string>(),
+                                 point.size() > 40 ? point.substr(0, 37) + "..." : point,
                                  rec["status"].get<std::string>());
   if (rec["status"] != "ok") return line + " " + rec["error"].get<std::string>();
   const auto& l = rec["latency_ms"];
@@ -267,7 +278,7 @@ RunSummary run_bench_file(const BenchFile& file, const RunOptions& opt) {
       if (!peer_record.is_null()) recs.push_back(std::move(peer_record));
       for (auto& r : recs) {
         out.write(r);
-        if (opt.console) *opt.console << console_line(i, spec.points.size(), r) << std::endl;
+        if (opt.console) *opt.console << console_line(i, spec.points.size(), r, spec.settings) << std::endl;
         sum.records.push_back(std::move(r));
       }
     }
