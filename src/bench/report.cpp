@@ -144,6 +144,7 @@ BenchRecord parse_record(const std::string& text, const std::string& source, int
     r.point[k] = it.value();
   }
   for (auto it = r.swept.begin(); it != r.swept.end(); ++it) r.point[it.key()] = it.value();
+  r.point.erase("threads");  // even when swept: the device label says "x<threads>" (a column per count)
   r.env = object(j, "env", w);
 
   const json& lat = object(j, "latency_ms", w);

@@ -131,23 +131,28 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
     if (!fixed.empty()) md += "fixed: " + fixed;
     if (!benches.empty() || !fixed.empty()) md += "\n\n";
 
+    // No varying key: one "point" column naming the (fixed) point, so every row starts with its name.
+    const bool point_col = cols.empty();
     std::vector<std::string> head = cols;
+    if (point_col) head.push_back("point");
     if (impl_col) head.push_back("impl");
     for (const auto& d : devices) {
       head.push_back(md_escape(d));
       if (eager) head.push_back(devices.size() > 1 ? md_escape(d) + " vs eager" : "vs eager");
     }
-    if (head.empty()) head.push_back("point");
     md += "|";
     for (const auto& h : head) md += " " + h + " |";
     md += "\n|";
-    const size_t left_cols = cols.size() + (impl_col ? 1 : 0);  // keys and impl left, figures right
+    const size_t left_cols =
+        cols.size() + (point_col ? 1 : 0) + (impl_col ? 1 : 0);  // names left, figures right
     for (size_t i = 0; i < head.size(); ++i) md += i < left_cols ? "---|" : "---:|";
     md += "\n";
     for (const auto& row : rows) {
       md += "|";
       for (const auto& k : cols)
         md += " " + (row.point.contains(k) ? md_escape(value_text(row.point.at(k))) : "") + " |";
+      if (point_col)
+        md += " " + (row.point.empty() ? std::string("-") : md_escape(point_text(row.point))) + " |";
       if (impl_col) md += " " + row.impl + " |";
       for (const auto& d : devices) {
         auto it = row.cells.find(d);
@@ -165,7 +170,6 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
         }
         md += " " + ratio + " |";
       }
-      if (cols.empty() && !impl_col && devices.empty()) md += " |";
       md += "\n";
     }
     md += "\n";

@@ -360,9 +360,12 @@ TEST_F(BenchReport, FixedSettingsTellPointsApart) {
     r["config"] = c;
     return r;
   };
-  json small = with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 1.0), {{"heads", 4}, {"dtype", "float32"}});
-  json big = with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 3.0), {{"heads", 8}, {"dtype", "float32"}});
-  json gpu = with_config(rec("kernel.attention", {{"seq", 64}}, kGpuEnv, 0.5), {{"heads", 8}, {"dtype", "float32"}});
+  json small =
+      with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 1.0), {{"heads", 4}, {"dtype", "float32"}});
+  json big =
+      with_config(rec("kernel.attention", {{"seq", 64}}, kCpuEnv, 3.0), {{"heads", 8}, {"dtype", "float32"}});
+  json gpu =
+      with_config(rec("kernel.attention", {{"seq", 64}}, kGpuEnv, 0.5), {{"heads", 8}, {"dtype", "float32"}});
   small["bench"] = "small", big["bench"] = "big", gpu["bench"] = "attn_gpu";
   gpu["config"]["peer_command"] = "python3 peer.py --point ...";  // runner detail: not part of the point
   write_lines(dir_ + "/f.jsonl", {small, big, gpu});
@@ -374,6 +377,17 @@ TEST_F(BenchReport, FixedSettingsTellPointsApart) {
   EXPECT_NE(md.find("| heads | NVIDIA H200 | Intel Xeon Platinum 8488C x2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 4 | - | 1.00 ms"), std::string::npos) << md;
   EXPECT_NE(md.find("| 8 | 0.500 ms (2000 images/s), 64.0 MiB | 3.00 ms"), std::string::npos) << md;
+  // A swept thread count is a device column ("x1", "x2"), not a row key.
+  json t1 = rec("train.step", {{"batch", 8}, {"threads", 1}}, kCpuEnv, 2.0);
+  t1["env"]["threads"] = 1;
+  write_lines(dir_ + "/t.jsonl", {t1, rec("train.step", {{"batch", 8}, {"threads", 2}}, kCpuEnv, 1.0)});
+  const std::string tmd = markdown_tables(merge_newest(load_records({dir_ + "/t.jsonl"})));
+  EXPECT_NE(tmd.find("| point | Intel Xeon Platinum 8488C x1 | Intel Xeon Platinum 8488C x2 |"),
+            std::string::npos)
+      << tmd;
+  EXPECT_NE(tmd.find("| batch=8 | 2.00 ms (500 images/s), 64.0 MiB | 1.00 ms (1000 images/s), 64.0 MiB |"),
+            std::string::npos)
+      << tmd;
   // The record's own swept keys are kept apart for the comparison table.
   EXPECT_EQ(m.records[0].swept, json({{"seq", 64}}));
 }
