@@ -270,10 +270,10 @@ Command add_bench(CLI::App& app) {
       "bench", "Benchmarks: `bench CONFIG` (YAML sweeps, configs/bench/), `bench targets`, `bench report DIR`, "
                "`bench loader MANIFEST`, `bench train-step`");
   sub->add_option("args", sweep->args, "bench YAML, then key.path=value overrides");
-  sub->add_option("--set", sweep->sets, "key.path=value override (repeatable)");
+  sub->add_option("--set", sweep->sets, "key.path=value override (repeatable)")->allow_extra_args(false);
   sub->add_option("--out", sweep->out, "folder of the JSONL results (default runs/bench)");
   sub->add_option("--python", sweep->python, "python with torch for the peers (default $MMREF_PYTHON or /usr/bin/python3)");
-  sub->add_option("--only", sweep->only, "run only the benches of this name (repeatable)");
+  sub->add_option("--only", sweep->only, "run only the benches of this name (repeatable)")->allow_extra_args(false);
   sub->add_flag("--dry-run", sweep->dry_run, "print the expanded points and exit");
   auto* targets = sub->add_subcommand("targets", "List the targets a bench YAML can name");
   auto* loader = sub->add_subcommand("loader", "Does the DataLoader keep an ASR training step fed? (speech manifest)");
