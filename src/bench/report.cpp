@@ -413,6 +413,7 @@ ReportResult write_report(const ReportOptions& o) {
                   merged.superseded)
             : " (no duplicates).\n\n";
   md += devices_section(merged);
+  md += "## Summary\n\n" + markdown_summary(merged);
   md += markdown_tables(merged, plot_files);
   if (o.compare) md += markdown_compare(compared, *o.compare);
   fs::atomic_write(res.files.front(), md);

@@ -35,9 +35,10 @@ struct BenchRecord {
   int64_t line = 0;    // 1-based line in that file
   std::string bench, target, impl = "mmref", status = "ok", error;
   // What identifies the measured point: the record's config without the runner's own keys (device,
-  // threads, warmup, repeats, peer*, nested objects) with its swept "point" on top. Two benches that sweep the same keys under
-  // different fixed settings (heads 4 vs 8) are different points; the same settings measured by
-  // differently named benches on two machines are one row. Tables and plots show the keys that vary.
+  // threads, warmup, repeats, peer*, nested objects) with its swept "point" on top. Two benches that sweep
+  // the same keys under different fixed settings (heads 4 vs 8) are different points; the same settings
+  // measured by differently named benches on two machines are one row. Tables and plots show the keys that
+  // vary.
   nlohmann::json point = nlohmann::json::object();
   nlohmann::json swept = nlohmann::json::object();  // the record's "point" as written
   nlohmann::json config = nlohmann::json::object();
@@ -107,6 +108,9 @@ std::string format_number(double v);
 
 // Markdown pieces (report.md is the header, one table per target and the comparison).
 std::string markdown_tables(const MergedRecords& merged, const std::vector<std::string>& plot_files = {});
+// One row per (target, device): mmref points ok / OOM / error and the geometric mean (min .. max) of
+// python-eager p50 / mmref p50 over the points where both ran (> 1: mmref is faster).
+std::string markdown_summary(const MergedRecords& merged);
 std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareSpec& spec);
 
 // The plots of one merged record set: (file stem, spec) per target and metric, e.g.

@@ -2,6 +2,7 @@
 // when a target has several), columns = devices, and a python-eager speed-ratio column per device when
 // eager timings exist.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -58,7 +59,56 @@ json without(const json& point, const std::string& key) {
   return p;
 }
 
+// python-eager p50 / mmref p50 for an ok mmref record: its peer_ratio, else the python-eager record of
+// the same device and point (exact, then ignoring "backend"); < 0 when there is none.
+double eager_ratio(const BenchRecord& m, const std::vector<const BenchRecord*>& recs) {
+  if (m.impl == "python-eager" || !m.ok() || !m.latency.present) return -1;
+  if (m.peer_ratio > 0) return m.peer_ratio;
+  const BenchRecord* loose = nullptr;
+  for (const auto* r : recs) {
+    if (r->impl != "python-eager" || r->device_label != m.device_label || !r->ok() || !r->latency.present)
+      continue;
+    if (r->point == m.point) return r->latency.p50 / m.latency.p50;
+    if (!loose && without(r->point, "backend") == without(m.point, "backend")) loose = r;
+  }
+  return loose ? loose->latency.p50 / m.latency.p50 : -1;
+}
+
 }  // namespace
+
+std::string markdown_summary(const MergedRecords& merged) {
+  struct Sum {
+    int64_t ok = 0, oom = 0, error = 0, ratios = 0;
+    double log_sum = 0, lo = 1e300, hi = 0;
+  };
+  std::map<std::string, std::vector<const BenchRecord*>> by_target;
+  for (const auto& r : merged.records) by_target[r.target].push_back(&r);
+  std::string md =
+      "| target | device | mmref points ok | OOM | error | python-eager / mmref p50: geomean (min .. max, "
+      "points) |\n|---|---|---:|---:|---:|---|\n";
+  for (const auto& [target, recs] : by_target) {
+    std::map<std::string, Sum> by_device;
+    for (const auto* r : recs) {
+      if (r->impl == "python-eager") continue;
+      Sum& s = by_device[r->device_label];
+      ++(r->ok() ? s.ok : r->status == "oom" ? s.oom : s.error);
+      const double q = eager_ratio(*r, recs);
+      if (q > 0) s.log_sum += std::log(q), s.lo = std::min(s.lo, q), s.hi = std::max(s.hi, q), ++s.ratios;
+    }
+    for (const auto& d : device_order(recs)) {
+      auto it = by_device.find(d);
+      if (it == by_device.end()) continue;
+      const Sum& s = it->second;
+      const std::string ratio = s.ratios == 0
+                                    ? std::string("-")
+                                    : fmt::format("{:.2f}x ({:.2f} .. {:.2f}, {})",
+                                                  std::exp(s.log_sum / s.ratios), s.lo, s.hi, s.ratios);
+      md +=
+          fmt::format("| {} | {} | {} | {} | {} | {} |\n", target, md_escape(d), s.ok, s.oom, s.error, ratio);
+    }
+  }
+  return md + "\n";
+}
 
 std::string markdown_tables(const MergedRecords& merged, const std::vector<std::string>& plot_files) {
   std::map<std::string, std::vector<const BenchRecord*>> by_target;
@@ -111,16 +161,6 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
       if (fresh) rows.push_back({r->point, r->impl, {}});
       rows[it->second].cells[r->device_label] = r;
     }
-    // python-eager record for (device, point): exact point first, then the point without "backend".
-    auto eager_of = [&](const std::string& device, const json& point) -> const BenchRecord* {
-      const BenchRecord* loose = nullptr;
-      for (const auto* r : recs) {
-        if (r->impl != "python-eager" || r->device_label != device) continue;
-        if (r->point == point) return r;
-        if (!loose && without(r->point, "backend") == without(point, "backend")) loose = r;
-      }
-      return loose;
-    };
 
     md += fmt::format("## {}\n\n", target);
     if (!benches.empty()) {
@@ -159,14 +199,8 @@ std::string markdown_tables(const MergedRecords& merged, const std::vector<std::
         md += " " + (it == row.cells.end() ? std::string("-") : md_escape(cell_text(*it->second))) + " |";
         if (!eager) continue;
         std::string ratio;
-        if (it != row.cells.end() && row.impl != "python-eager" && it->second->ok() &&
-            it->second->latency.present) {
-          const BenchRecord& m = *it->second;
-          if (m.peer_ratio > 0) {
-            ratio = fmt::format("{:.2f}x", m.peer_ratio);
-          } else if (const BenchRecord* e = eager_of(d, row.point); e && e->ok() && e->latency.present) {
-            ratio = fmt::format("{:.2f}x", e->latency.p50 / m.latency.p50);
-          }
+        if (it != row.cells.end()) {
+          if (const double q = eager_ratio(*it->second, recs); q > 0) ratio = fmt::format("{:.2f}x", q);
         }
         md += " " + ratio + " |";
       }

@@ -142,6 +142,8 @@ TEST_F(BenchReport, OomAndErrorCells) {
   EXPECT_NE(md.find("| 64 | OOM |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 128 | error |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 8 | 4.00 ms"), std::string::npos) << md;
+  const std::string sum = markdown_summary(merge_newest(load_records({dir_ + "/x.jsonl"})));
+  EXPECT_NE(sum.find("| model.unet | NVIDIA H200 | 1 | 1 | 1 | - |"), std::string::npos) << sum;
 }
 
 TEST_F(BenchReport, EagerRatioColumn) {
@@ -158,6 +160,11 @@ TEST_F(BenchReport, EagerRatioColumn) {
   EXPECT_NE(md.find("| 1 | mmref | 2.00 ms (500 images/s), 64.0 MiB | 2.50x |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 1 | python-eager | 5.00 ms (200 images/s), 64.0 MiB |  |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 2 | mmref | 4.00 ms (250 images/s), 64.0 MiB | 3.10x |"), std::string::npos) << md;
+  // Summary: 2 mmref points, ratios 2.5 and 3.1 -> geomean sqrt(7.75) = 2.78.
+  const std::string sum = markdown_summary(merge_newest(load_records({dir_ + "/e.jsonl"})));
+  EXPECT_NE(sum.find("| train.step | Intel Xeon Platinum 8488C x2 | 2 | 0 | 0 | 2.78x (2.50 .. 3.10, 2) |"),
+            std::string::npos)
+      << sum;
 }
 
 TEST_F(BenchReport, CompareRatiosOnHandComputedValues) {
