@@ -91,30 +91,36 @@ std::pair<std::string, PlotSpec> make_plot(const std::string& target, std::vecto
       id_keys = trial;
       continue;
     }
-    // Hold k: unset where some points lack it (the sweep's default), else at its first value.
-    std::vector<const BenchRecord*> unset;
+    // Hold k at its most common value ("unset" counts as one; ties: the first in sort order), so the
+    // main sweep stays when a few explicit points or another bench add values.
+    std::map<std::string, std::pair<int64_t, const BenchRecord*>> count;  // value dump -> (n, example)
     for (const auto* r : recs) {
-      if (!r->point.contains(k)) unset.push_back(r);
+      auto& c = count[r->point.contains(k) ? r->point.at(k).dump() : std::string()];
+      ++c.first;
+      if (!c.second) c.second = r;
     }
-    if (!unset.empty()) {
-      recs = unset;
-      fixed += (fixed.empty() ? "" : ", ") + k + " unset";
-      continue;
+    const BenchRecord* pick = nullptr;
+    std::string pick_key;
+    int64_t best = 0;
+    for (const auto& [v, c] : count) {
+      const bool unset = v.empty();
+      const bool earlier =
+          pick && !unset && pick_key.size() && compare_values(c.second->point.at(k), pick->point.at(k)) < 0;
+      if (c.first > best || (c.first == best && earlier)) best = c.first, pick = c.second, pick_key = v;
     }
-    const BenchRecord* first = nullptr;
-    for (const auto* r : recs) {
-      if (r->point.contains(k) && (!first || compare_values(r->point.at(k), first->point.at(k)) < 0))
-        first = r;
-    }
-    if (!first) continue;
-    const json v = first->point.at(k);
     std::vector<const BenchRecord*> kept;
     for (const auto* r : recs) {
-      if (r->point.contains(k) && r->point.at(k) == v) kept.push_back(r);
+      if ((r->point.contains(k) ? r->point.at(k).dump() : std::string()) == pick_key) kept.push_back(r);
     }
     recs = kept;
-    fixed += (fixed.empty() ? "" : ", ") + k + "=" + value_text(v);
+    fixed += (fixed.empty() ? "" : ", ") +
+             (pick_key.empty() ? k + " unset" : k + "=" + value_text(pick->point.at(k)));
   }
+  // Holding a key can make others constant (another bench's settings): name only what still varies.
+  const auto still = varying_keys(recs);
+  id_keys.erase(
+      std::remove_if(id_keys.begin(), id_keys.end(), [&](const std::string& k) { return !still.count(k); }),
+      id_keys.end());
   std::map<std::string, PlotSeries> series;
   std::vector<std::string> order;
   for (const auto* r : recs) {

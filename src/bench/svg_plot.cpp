@@ -19,7 +19,7 @@ const char* const kPalette[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#94
                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 constexpr int kPaletteSize = sizeof(kPalette) / sizeof(kPalette[0]);
 constexpr double kCharPx = 0.6;  // average glyph width / font size for the sans fonts we name
-constexpr size_t kMaxLegendChars = 48;
+constexpr size_t kMaxLegendChars = 72;
 
 std::string clip_text(const std::string& s, size_t n) {
   return s.size() <= n ? s : s.substr(0, n - 3) + "...";
