@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -119,7 +120,8 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
                     spec.a, spec.b);
   md += "|---|---|---|---|---:|---:|---:|---|---|\n";
   // Geometric mean of the ratios per (target, device): the one-number summary.
-  std::map<std::pair<std::string, std::string>, std::pair<double, int>> geo;
+  std::map<std::tuple<std::string, std::string, std::string>, std::pair<double, int>>
+      geo;  // (target, device, impl)
   int64_t only_a = 0, only_b = 0;
   for (const auto& r : rows) {
     if (!r.a || !r.b) {  // counted below the table, not listed
@@ -138,7 +140,7 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
                       r.range_lo > 0 ? fmt_ratio(r.range_lo) + " .. " + fmt_ratio(r.range_hi) : "",
                       r.ci_lo > 0 ? fmt_ratio(r.ci_lo) + " .. " + fmt_ratio(r.ci_hi) : "");
     if (r.ratio > 0) {
-      auto& g = geo[{r.target, r.device}];
+      auto& g = geo[{r.target, r.device, r.impl}];
       g.first += std::log(r.ratio), g.second += 1;
     }
   }
@@ -151,8 +153,10 @@ std::string markdown_compare(const std::vector<CompareRow>& rows, const CompareS
     md += "No point has a measured latency on both sides.\n\n";
   } else {
     for (const auto& [k, g] : geo) {
-      md += fmt::format("- {}{}: geometric mean B/A {:.3f} over {} point(s)\n", k.first,
-                        k.second.empty() ? "" : " on " + k.second, std::exp(g.first / g.second), g.second);
+      const auto& [target, device, impl] = k;
+      md += fmt::format("- {}{}{}: geometric mean B/A {:.3f} over {} point(s)\n", target,
+                        device.empty() ? "" : " on " + device, impl.empty() ? "" : " (" + impl + ")",
+                        std::exp(g.first / g.second), g.second);
     }
     md += "\n";
   }
