@@ -8,8 +8,8 @@
 // report.md goes to stdout too unless --quiet. See src/bench/report.h and benchmarks/results/README.md.
 //
 // The subcommand runs from its CLI11 callback (so `bench`'s own runner needs one line: the call that
-// registers it). The callback ends parsing with CLI::Success on success; on failure it prints the one-line
-// error the way main() does and ends with CLI::RuntimeError (main exits 2 for every parse-time error).
+// registers it). The callback ends parsing with CLI::Success on success; mmref errors propagate to main(),
+// which maps them as for every command (missing input: exit 1; bad usage or config: exit 2).
 #include <iostream>
 #include <memory>
 
@@ -64,19 +64,8 @@ void add_bench_report(CLI::App& bench) {
       "KEY=A,B: B/A latency ratios, e.g. backend=mmref,torch, impl=mmref,python-eager, commit=abc,def");
   sub->add_flag("--quiet", args->quiet, "do not print report.md");
   sub->callback([args] {
-    int rc = 0;
-    try {
-      rc = run_report(*args);
-    } catch (const ConfigError& e) {
-      std::cerr << "mmref: error: config: " << e.what() << std::endl;
-      throw CLI::RuntimeError(2);
-    } catch (const Error& e) {  // UsageError included
-      std::cerr << "mmref: error: " << e.what() << std::endl;
-      throw CLI::RuntimeError(2);
-    } catch (const std::exception& e) {
-      std::cerr << "mmref: error: " << e.what() << std::endl;
-      throw CLI::RuntimeError(1);
-    }
+    // mmref errors propagate to main's handler (exit 2 for usage/config errors, 1 for runtime ones).
+    const int rc = run_report(*args);
     if (rc != 0) throw CLI::RuntimeError(rc);
     throw CLI::Success();
   });

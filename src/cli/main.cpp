@@ -48,13 +48,15 @@ int main(int argc, char** argv) {
       mmref::cli::add_eval(app),  mmref::cli::add_bench(app),    mmref::cli::add_data(app),
       mmref::cli::add_info(app)};
 
+  // One try for parsing and running: a subcommand that runs from its CLI11 callback (`bench report`)
+  // throws out of app.parse(), and its errors must map to the same exit codes.
   try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints help (rc 0) or the parse error
-    return rc == 0 ? 0 : 2;
-  }
-  try {
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      const int rc = app.exit(e);  // prints help (rc 0) or the parse error
+      return rc == 0 ? 0 : 2;
+    }
     for (const auto& c : commands) {
       if (c.sub->parsed()) return c.run();
     }

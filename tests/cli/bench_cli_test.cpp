@@ -1,6 +1,6 @@
 // `mmref bench CONFIG` through the real binary: `bench targets`, --dry-run expansion with overrides,
 // config errors (exit 2 naming the key), and the CPU smoke sweep (configs/bench/cpu_smoke.yaml, which
-// CI runs: every record ok, the peer point present, the JSONL in --out).
+// CI runs: every record ok, the peer point present, the JSONL in --out) and `bench report` over it.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -106,6 +106,15 @@ TEST_F(BenchCli, CpuSmokeSweepRecordsEveryPoint) {
   EXPECT_EQ(mmref_ok, 5 + 2 + 2 + 2 + 1);
   EXPECT_EQ(peers, 1);
   EXPECT_NE(r.out.find("wrote "), std::string::npos) << r.out;
+  // `mmref bench report` turns the run into tables and plots; a missing input exits 1 naming it.
+  const Out rep = mmref("bench report res --out rep --quiet");
+  ASSERT_EQ(rep.code, 0) << rep.err;
+  const std::string md = slurp(dir_ + "/rep/report.md");
+  EXPECT_NE(md.find("kernel.attention"), std::string::npos) << md;
+  EXPECT_NE(md.find("train.mlp_step"), std::string::npos) << md;
+  const Out missing = mmref("bench report nowhere");
+  EXPECT_EQ(missing.code, 1) << missing.err;
+  EXPECT_NE(missing.err.find("nowhere"), std::string::npos) << missing.err;
 }
 
 }  // namespace
