@@ -125,31 +125,6 @@ double unet_flops(const UnetFixture& fx) {
   return static_cast<double>(fx.unet->flops(fx.z.rows, fx.z.resolution, fx.z.resolution, fx.z.tokens));
 }
 
-// diffusers config.json keys, as tests/models/unet2d_reference.py reads them.
-nlohmann::json unet_json(const diffusion::UNet2DConfig& c) {
-  nlohmann::json j = {{"in_channels", c.in_channels},
-                      {"out_channels", c.out_channels},
-                      {"flip_sin_to_cos", c.flip_sin_to_cos},
-                      {"freq_shift", c.freq_shift},
-                      {"down_block_types", c.down_block_types},
-                      {"mid_block_type", c.mid_block_type},
-                      {"up_block_types", c.up_block_types},
-                      {"block_out_channels", c.block_out_channels},
-                      {"layers_per_block", c.layers_per_block},
-                      {"downsample_padding", c.downsample_padding},
-                      {"mid_block_scale_factor", c.mid_block_scale_factor},
-                      {"dropout", c.dropout},
-                      {"norm_num_groups", c.norm_num_groups},
-                      {"norm_eps", c.norm_eps},
-                      {"cross_attention_dim", c.cross_attention_dim},
-                      {"transformer_layers_per_block", c.transformer_layers_per_block},
-                      {"attention_head_dim", c.attention_head_dim},
-                      {"use_linear_projection", c.use_linear_projection},
-                      {"num_class_embeds", c.num_class_embeds}};
-  j["num_attention_heads"] = c.num_attention_heads.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.num_attention_heads);
-  return j;
-}
-
 class UnetForwardTarget : public Target {
  public:
   Work prepare(const Point& p) override {
@@ -177,7 +152,7 @@ class UnetForwardTarget : public Target {
              {"rows", z.rows},
              {"resolution", z.resolution},
              {"tokens", z.tokens},
-             {"unet", unet_json(z.config)}}};
+             {"unet", diffusion::to_diffusers_config(z.config)}}};
   }
 
  private:

@@ -12,36 +12,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_test_util.h"
 #include "core/fs.h"
 
 namespace {
 
-struct Out {
-  int code = -1;
-  std::string out, err;
-};
+using Out = mmref_cli_test::Result;
+using mmref_cli_test::slurp;
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class BenchCli : public ::testing::Test {
+class BenchCli : public mmref_cli_test::CliFixture {
  protected:
-  void SetUp() override { dir_ = mmref::fs::make_temp_dir("mmref_bench_cli_"); }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  Out mmref(const std::string& args) {
-    const std::string cmd = "cd '" + dir_ + "' && '" MMREF_BIN "' " + args + " > out.txt 2> err.txt < /dev/null";
-    const int status = std::system(cmd.c_str());
-    Out r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(dir_ + "/out.txt");
-    r.err = slurp(dir_ + "/err.txt");
-    return r;
-  }
-  std::string dir_;
+  BenchCli() : CliFixture("mmref_bench_cli_") {}
 };
 
 const std::string kSmoke = std::string(MMREF_SOURCE_DIR) + "/configs/bench/cpu_smoke.yaml";

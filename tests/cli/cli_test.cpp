@@ -13,39 +13,17 @@
 
 #include <torch/version.h>
 
+#include "cli_test_util.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 
 namespace {
 
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
+using mmref_cli_test::Result;
+using mmref_cli_test::slurp;
 
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-class Cli : public ::testing::Test {
+class Cli : public mmref_cli_test::CliFixture {
  protected:
-  void SetUp() override { dir_ = mmref::fs::make_temp_dir("mmref_cli_"); }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-
-  // Runs `mmref <args>` in the temp folder, stdin closed.
-  Result mmref(const std::string& args) {
-    const std::string cmd = "cd '" + dir_ + "' && '" MMREF_BIN "' " + args + " > out.txt 2> err.txt < /dev/null";
-    const int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(dir_ + "/out.txt");
-    r.err = slurp(dir_ + "/err.txt");
-    return r;
-  }
-
   void write(const std::string& name, const std::string& text) {
     std::ofstream(dir_ + "/" + name) << text;
   }
@@ -72,8 +50,6 @@ class Cli : public ::testing::Test {
     for (char c : s) n += c == '\n';
     return n;
   }
-
-  std::string dir_;
 };
 
 TEST_F(Cli, HelpForEverySubcommandExitsZero) {

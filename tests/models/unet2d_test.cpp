@@ -437,30 +437,6 @@ const std::vector<RefCase>& ref_cases() {
   return cases;
 }
 
-json config_json(const UNet2DConfig& c) {
-  return {
-      {"in_channels", c.in_channels},
-      {"out_channels", c.out_channels},
-      {"flip_sin_to_cos", c.flip_sin_to_cos},
-      {"freq_shift", c.freq_shift},
-      {"down_block_types", c.down_block_types},
-      {"mid_block_type", c.mid_block_type},
-      {"up_block_types", c.up_block_types},
-      {"block_out_channels", c.block_out_channels},
-      {"layers_per_block", c.layers_per_block},
-      {"downsample_padding", c.downsample_padding},
-      {"mid_block_scale_factor", c.mid_block_scale_factor},
-      {"dropout", c.dropout},
-      {"norm_num_groups", c.norm_num_groups},
-      {"norm_eps", c.norm_eps},
-      {"cross_attention_dim", c.cross_attention_dim},
-      {"transformer_layers_per_block", c.transformer_layers_per_block},
-      {"attention_head_dim", c.attention_head_dim},
-      {"num_attention_heads", c.num_attention_heads.empty() ? json(nullptr) : json(c.num_attention_heads)},
-      {"use_linear_projection", c.use_linear_projection},
-      {"num_class_embeds", c.num_class_embeds}};
-}
-
 struct RefRun {
   std::string dir, skip_reason;
 };
@@ -485,7 +461,7 @@ const RefRun& ref_run() {
                        {"seq_len", c.seq_len},
                        {"mask", c.mask},
                        {"float_timesteps", c.float_timesteps},
-                       {"config", config_json(parse_config(c.yaml))}});
+                       {"config", to_diffusers_config(parse_config(c.yaml))}});
     }
     fs::atomic_write(out.dir + "/cases.json", cases.dump(1));
     const std::string err = out.dir + "/stderr.txt";

@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
@@ -93,6 +94,10 @@ struct UNet2DConfig {
 // starts from unet2d_preset(NAME), the other keys override it. attention_head_dim / num_attention_heads
 // take one number or a list.
 void parse(config::Reader& r, UNet2DConfig& c);
+
+// The config as diffusers' unet/config.json keys (the inverse of parse for the keys diffusers has;
+// num_attention_heads null when unset), e.g. for tests/models/unet2d_reference.py and Python peers.
+nlohmann::json to_diffusers_config(const UNet2DConfig& c);
 
 // Named presets:
 //   tiny        32x32 RGB, channels [32, 64, 64], 1 layer/block, cross-attention (dim 64) at the lower two
