@@ -99,3 +99,13 @@ def report(times, args, extra=None):
     out.update(extra or {})
     sys.stdout.flush()
     print(json.dumps(out))
+
+
+def run(description, build):
+    """The whole peer for scripts whose `build(point, device)` returns the callable to time."""
+    args = parse_args(description)
+    device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
+    torch.manual_seed(int(args.point.get("seed", 0)))
+    call = build(args.point, device)
+    report(time_calls(call, args), args)
+    return 0

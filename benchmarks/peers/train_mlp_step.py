@@ -44,14 +44,5 @@ def build(p, device):
     return step
 
 
-def main():
-    args = peer_common.parse_args(__doc__.splitlines()[0])
-    device = torch.device("cuda:0" if args.device == "cuda" else "cpu")
-    torch.manual_seed(int(args.point.get("seed", 0)))
-    call = build(args.point, device)
-    peer_common.report(peer_common.time_calls(call, args), args)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(peer_common.run(__doc__.splitlines()[0], build))
