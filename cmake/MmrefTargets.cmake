@@ -52,3 +52,41 @@ function(mmref_add_test_binary name)
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST TEST_FILTER "*Slow*.*"
     PROPERTIES LABELS slow ENVIRONMENT "${_env}" TIMEOUT 1800)
 endfunction()
+
+# mmref_cuda_syntax_check(<target> DEFINE <macro> SOURCES <files>... [PCH] [DEPENDS <files>...])
+# CUDA-only branches (#ifdef <macro>) of CPU-libtorch builds: where nvcc exists but this libtorch has no
+# CUDA, each source is syntax-checked with <macro>=1 against this libtorch's headers, the CUDA toolkit's
+# and a stub of the one generated c10/cuda header a CPU libtorch lacks. <target> is part of `all`, so code
+# that no longer compiles fails the CPU build instead of rotting unseen. PCH: with the precompiled
+# header's includes (sources that rely on them).
+function(mmref_cuda_syntax_check target)
+  cmake_parse_arguments(A "PCH" "DEFINE" "SOURCES;DEPENDS" ${ARGN})
+  set(_stub ${PROJECT_BINARY_DIR}/cuda_binding_stub)
+  if(NOT EXISTS ${_stub}/c10/cuda/impl/cuda_cmake_macros.h)
+    file(WRITE ${_stub}/c10/cuda/impl/cuda_cmake_macros.h
+         "// Stub for syntax-checking CUDA branches against a CPU libtorch (cmake/MmrefTargets.cmake).\n#pragma once\n")
+  endif()
+  set(_incs -I${PROJECT_SOURCE_DIR}/src -I${PROJECT_BINARY_DIR}/generated -isystem ${_stub})
+  foreach(_d ${TORCH_INCLUDE_DIRS} ${CUDAToolkit_INCLUDE_DIRS})
+    if(NOT _d STREQUAL "/usr/include")  # a default dir as -isystem breaks libstdc++'s #include_next
+      list(APPEND _incs -isystem ${_d})
+    endif()
+  endforeach()
+  set(_pch)
+  if(A_PCH)
+    set(_pch -include ${PROJECT_SOURCE_DIR}/src/core/pch.h)
+  endif()
+  set(_stamps)
+  foreach(_f ${A_SOURCES})
+    get_filename_component(_n ${_f} NAME_WE)
+    set(_stamp ${CMAKE_CURRENT_BINARY_DIR}/${_n}.syntax_ok)
+    add_custom_command(OUTPUT ${_stamp}
+      COMMAND ${CMAKE_CXX_COMPILER} -std=c++17 -fsyntax-only -Wall -Wextra -Werror -D${A_DEFINE}=1
+              ${MMREF_TORCH_CXX_FLAGS} ${_incs} ${_pch} ${_f}
+      COMMAND ${CMAKE_COMMAND} -E touch ${_stamp}
+      DEPENDS ${_f} ${A_DEPENDS} IMPLICIT_DEPENDS CXX ${_f}
+      COMMENT "Syntax-checking ${_n}.cpp with ${A_DEFINE} (no CUDA libtorch here)" VERBATIM)
+    list(APPEND _stamps ${_stamp})
+  endforeach()
+  add_custom_target(${target} ALL DEPENDS ${_stamps})
+endfunction()

@@ -27,7 +27,9 @@
 #include "core/state_dict.h"
 #include "data/dataset/manifest.h"
 #include "data/media/audio_io.h"
+#include "data/media/image_io.h"
 #include "eval/asr_transcriber.h"
+#include "eval/digit_classifier.h"
 #include "eval/frechet.h"
 #include "eval/image_set.h"
 #include "eval/inception_features.h"
@@ -919,8 +921,116 @@ Job parse_scene(config::Reader& r, const std::string& name) {
   };
 }
 
+// The images and labels of a digits set: a manifest ({"path", "text", extra "label"}) or a folder of
+// images with a captions file (captions.jsonl of a run's final samples; label = the digit in the text).
+struct LabelledImages {
+  std::vector<std::string> paths;
+  std::vector<at::Tensor> images;  // (C, H, W) float in [0, 1]
+  std::vector<int64_t> labels;     // empty without captions
+};
+
+LabelledImages labelled_images(const std::string& key, const std::string& where, const std::string& captions) {
+  LabelledImages L;
+  const bool manifest = where.size() > 6 && where.compare(where.size() - 6, 6, ".jsonl") == 0;
+  if (manifest) {
+    require_file(key, where);
+    for (const auto& e : data::read_manifest(where)) {
+      L.paths.push_back(e.path);
+      L.images.push_back(data::load_image(e.path).to(at::kFloat) / 255.0);
+      L.labels.push_back(e.extra.is_object() && e.extra.contains("label") ? e.extra["label"].get<int64_t>()
+                                                                           : digit_of_caption(e.text));
+    }
+    if (L.paths.empty()) MMREF_FAIL("{}: manifest '{}' lists no images", key, where);
+    return L;
+  }
+  const ImageSet set = ImageSet::open(where);
+  if (set.is_video()) MMREF_FAIL("{}: '{}' holds videos; the digits metrics take still images", key, where);
+  for (const auto& it : set.items()) L.paths.push_back(it.path);
+  L.images = set.load(0, set.size());
+  if (!captions.empty()) {
+    for (const auto& c : captions_for(captions, L.paths)) L.labels.push_back(digit_of_caption(c));
+  }
+  return L;
+}
+
+Job parse_digits(config::Reader& r, const std::string& name) {
+  std::string real, fake, real_captions, captions, classifier;
+  int64_t bootstrap = 0;
+  r.req("real", real);
+  r.req("fake", fake);
+  r.opt("real_captions", real_captions);
+  r.opt("captions", captions);
+  r.req("classifier", classifier);
+  r.opt("bootstrap", bootstrap, config::Range::between(0, 100000));
+  r.finish();
+  return [=](Ctx& ctx, PerSample& ps) {
+    DigitClassifier net = load_digit_classifier(classifier);
+    // A run's final_samples folder carries its captions.jsonl: use it when captions is not given.
+    auto default_captions = [](const std::string& dir, const std::string& given) {
+      if (!given.empty()) return given;
+      const std::string c = dir + "/captions.jsonl";
+      return fs::exists(c) ? c : std::string();
+    };
+    const LabelledImages a = labelled_images(name + ".real", real, default_captions(real, real_captions));
+    const LabelledImages b = labelled_images(name + ".fake", fake, default_captions(fake, captions));
+    ctx.note(fmt::format("{}: {} real images from {}, {} generated from {}", name, a.paths.size(), real,
+                         b.paths.size(), fake));
+    const DigitOutputs fa = classify_digits(net, a.images, ctx.batch_size);
+    const DigitOutputs fb = classify_digits(net, b.images, ctx.batch_size);
+    const nlohmann::json settings{{"real", real}, {"fake", fake}, {"classifier", classifier},
+                                  {"classifier_sha256", ctx.hash(classifier)}, {"classifier_weights", net.weights},
+                                  {"feature", "fc1 128 (pytorch/examples MNIST CNN), gray, bilinear to 28 px"}};
+    std::vector<MetricResult> out;
+    const FeatureStats sa = compute_feature_stats(fa.features, real);
+    const FeatureStats sb = compute_feature_stats(fb.features, fake);
+    const FrechetResult fr = frechet_distance(sa, sb);
+    MetricResult fid;
+    fid.metric = "digits_fid";
+    fid.value = fr.value, fid.n = sb.n, fid.settings = settings;
+    fid.extra = {{"mean_term", fr.mean_term}, {"trace_term", fr.tr_sigma1 + fr.tr_sigma2 - 2 * fr.tr_covmean},
+                 {"n_real", sa.n}};
+    if (bootstrap > 0) {
+      fid.ci = bootstrap_ci(
+          fb.features.size(0),
+          [&](const std::vector<int64_t>& idx) {
+            return frechet_distance(sa, compute_feature_stats(fb.features.index_select(0, at::tensor(idx, at::kLong)), fake)).value;
+          },
+          bootstrap, 0.95, ctx.seed);
+    }
+    out.push_back(fid);
+    auto accuracy = [&](const char* metric, const LabelledImages& L, const DigitOutputs& o) {
+      std::vector<double> hit;
+      for (size_t i = 0; i < L.labels.size(); ++i) hit.push_back(o.predicted[i] == L.labels[i] ? 1.0 : 0.0);
+      MetricResult m;
+      m.metric = metric;
+      m.n = static_cast<int64_t>(hit.size());
+      for (const double h : hit) m.value += h;
+      m.value /= static_cast<double>(std::max<int64_t>(1, m.n));
+      m.ci = bootstrap_ci(m.n, [&](const std::vector<int64_t>& idx) {
+        double t = 0;
+        for (const auto i : idx) t += hit[static_cast<size_t>(i)];
+        return t / static_cast<double>(idx.size());
+      }, ctx.bootstrap, 0.95, ctx.seed);
+      m.settings = settings;
+      out.push_back(m);
+    };
+    if (!b.labels.empty()) accuracy("digits_accuracy", b, fb);
+    else ctx.note(fmt::format("{}: no captions for the generated set, so no digits_accuracy", name));
+    if (!a.labels.empty()) accuracy("digits_real_accuracy", a, fa);
+    ps.columns = {"set", "path", "label", "predicted"};
+    for (const auto* L : {&a, &b}) {
+      const DigitOutputs& o = L == &a ? fa : fb;
+      for (size_t i = 0; i < L->paths.size(); ++i) {
+        ps.rows.push_back({L == &a ? "real" : "fake", L->paths[i], L->labels.empty() ? "" : std::to_string(L->labels[i]),
+                           std::to_string(o.predicted[i])});
+      }
+    }
+    return out;
+  };
+}
+
 const std::vector<std::string>& metric_kinds() {
-  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility", "mos", "scene"};
+  static const std::vector<std::string> k{"fid", "kid", "is", "clip_score", "wer", "cer", "speech", "intelligibility", "mos", "scene", "digits"};
   return k;
 }
 
@@ -935,6 +1045,7 @@ Job parse_job(config::Reader& r, const std::string& name, const std::string& kin
   if (kind == "intelligibility") return parse_intelligibility(r, name);
   if (kind == "mos") return parse_mos(r, name);
   if (kind == "scene") return parse_scene(r, name);
+  if (kind == "digits") return parse_digits(r, name);
   const std::string near = config::closest(kind, metric_kinds());
   throw ConfigError(fmt::format("metrics.{}: unknown metric '{}'{}; known: {}", name, kind,
                                 near.empty() ? "" : fmt::format(" (did you mean '{}'?)", near),

@@ -30,6 +30,12 @@
 //     scene: {images: DIR, captions: FILE}   prompt adherence for the shapes corpus (mmref data make
 //            images): scene_all, scene_colour, scene_count, scene_shape, scene_size, scene_position
 //            (eval/scene_check.h; no weights), pass rates with bootstrap CIs, per-image CSV
+//     digits: {real: DIR|MANIFEST.jsonl, fake: DIR, classifier: CKPT of a digit_classifier run | mnist_cnn.pt,
+//            captions: FILE (the fake images' labels; default fake/captions.jsonl), real_captions: FILE
+//            (a folder's labels; a manifest has its own), bootstrap: 0}
+//            handwritten digits (eval/digit_classifier.h): digits_fid (Frechet distance in the classifier's
+//            128-d features, not comparable with Inception FID), digits_accuracy (samples classified as
+//            their conditioning digit), digits_real_accuracy (the classifier on the real set), per-image CSV
 //
 // Text files: JSONL manifests ({"id"|"path", "text"}; paired by id/path when both have them) or plain
 // text, one utterance per line (paired by line). Captions: JSONL ({"path"|"image", "text"}, matched by

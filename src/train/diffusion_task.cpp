@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/run.h"
+#include "data/dataset/image_split.h"
 #include "data/dataset/manifest.h"
 #include "data/generators/corpus.h"
 #include "data/media/image_io.h"
@@ -128,47 +129,20 @@ bool has_word(const std::string& text, const std::vector<std::string>& words) {
   return false;
 }
 
-// A split in memory: (N, C, S, S) uint8 pixels, captions and labels.
-struct ImageSplit {
-  at::Tensor pixels;
-  std::vector<std::string> texts;
-  std::vector<int64_t> labels;
-  std::vector<std::string> paths;
-  int64_t size() const { return pixels.defined() ? pixels.size(0) : 0; }
-};
+using data::ImageSplit;
 
 ImageSplit load_split(const DiffusionDataConfig& d, const std::string& file, int64_t channels, bool filter, int64_t limit) {
-  const std::string path = path_in(manifest_dir(d), file);
-  if (!fs::exists(path)) {
-    MMREF_FAIL("diffusion: manifest '{}' does not exist (make it with `mmref data make {} --out {}`, or set "
-               "data.make_if_missing: true)",
-               path, d.kind, d.dir);
+  data::ImageSplitOptions o;
+  o.size = d.size, o.channels = channels, o.limit = limit;
+  if (filter && (!d.exclude_words.empty() || !d.include_words.empty())) {
+    o.keep = [&d](const std::string& text) {
+      if (!d.exclude_words.empty() && has_word(text, d.exclude_words)) return false;
+      return d.include_words.empty() || has_word(text, d.include_words);
+    };
   }
-  ImageSplit s;
-  std::vector<at::Tensor> imgs;
-  for (const auto& e : data::read_manifest(path)) {
-    if (filter && !d.exclude_words.empty() && has_word(e.text, d.exclude_words)) continue;
-    if (filter && !d.include_words.empty() && !has_word(e.text, d.include_words)) continue;
-    at::Tensor img = data::load_image(e.path);  // (3, H, W) uint8
-    if (channels == 1) img = img.narrow(0, 0, 1);
-    if (img.size(1) != d.size || img.size(2) != d.size) {
-      img = at::upsample_bilinear2d(img.unsqueeze(0).to(at::kFloat), {d.size, d.size}, /*align_corners=*/false)
-                .squeeze(0)
-                .round()
-                .clamp(0, 255)
-                .to(at::kByte);
-    }
-    imgs.push_back(img);
-    s.texts.push_back(e.text);
-    s.paths.push_back(e.path);
-    int64_t label = -1;
-    if (e.extra.is_object() && e.extra.contains("label")) label = e.extra["label"].get<int64_t>();
-    s.labels.push_back(label);
-    if (limit > 0 && static_cast<int64_t>(imgs.size()) >= limit) break;
-  }
-  if (imgs.empty()) MMREF_FAIL("diffusion: no images in '{}' (after data.exclude_words / include_words)", path);
-  s.pixels = at::stack(imgs);
-  return s;
+  return data::load_image_split(path_in(manifest_dir(d), file), o,
+                                fmt::format("make it with `mmref data make {} --out {}`, or set data.make_if_missing: true",
+                                            d.kind, d.dir));
 }
 
 at::Generator make_gen(uint64_t seed) { return at::make_generator<at::CPUGeneratorImpl>(seed); }
@@ -376,7 +350,18 @@ nlohmann::json final_samples(DiffusionNet& net, const DiffusionModelSpec& spec, 
   }
   fs::atomic_write(dir + "/captions.jsonl", jl);
   data::save_image(dir + "_grid.png", make_grid(imgs.narrow(0, 0, std::min<int64_t>(n, 64)), 8));
-  nlohmann::json s{{"samples", n}, {"dir", dir}};
+  // The same split's real images at the training resolution, with the same captions: the reference
+  // set for FID / digits_fid that went through the model's own resize.
+  const std::string real_dir = dir + "_real";
+  fs::make_dirs(real_dir);
+  std::string rl;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string f = fmt::format("{}/{:05d}.png", real_dir, i);
+    data::save_image(f, split.pixels[i]);
+    rl += nlohmann::json{{"path", f}, {"text", split.texts[static_cast<size_t>(i)]}}.dump() + "\n";
+  }
+  fs::atomic_write(real_dir + "/captions.jsonl", rl);
+  nlohmann::json s{{"samples", n}, {"dir", dir}, {"real_dir", real_dir}};
   if (spec.data.kind == "images" && spec.data.conditioning == "text") {
     const SceneRates g = scene_rates(imgs, c.texts);
     const SceneRates real = scene_rates(split.pixels.narrow(0, 0, n), c.texts);

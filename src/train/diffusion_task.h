@@ -23,8 +23,9 @@
 // shapes corpus the scene checks (eval/scene_check.h: colour, count, shape, size, position from the
 // caption) of val_count samples. Samples: a grid every train.sample_every steps and at the end. At the
 // end: final_count samples for test and held-out captions in <run>/final_samples/{test,heldout}/ with
-// captions.jsonl (for `mmref eval` CLIP score / FID), their scene-check rates and those of the real
-// images (the checker's ceiling) in summary.json.
+// captions.jsonl (for `mmref eval` CLIP score / FID / digits), the same split's real images at the training
+// resolution in <run>/final_samples/{test,heldout}_real/ (the FID reference set), the scene-check rates
+// of samples and real images (the checker's ceiling) in summary.json.
 #pragma once
 #include <cstdint>
 #include <string>
