@@ -16,6 +16,7 @@
 #include "data/generators/corpus.h"
 #include "eval/harness.h"
 #include "train/asr_task.h"
+#include "task_runner.h"
 
 namespace {
 
@@ -44,17 +45,8 @@ class AsrTaskSlow : public ::testing::Test {
                      << "decode: {method: beam, beam: 4}\n"
                      << "train: {steps: 200, batch_size: 6, lr: 3.0e-3, schedule: constant, warmup_steps: 10, "
                      << "grad_clip: 5.0, log_every: 50, eval_every: 200, checkpoint_every: 100}\n";
-    mmref::ExperimentConfig cfg;
-    auto root = mmref::load_experiment(p, overrides, cfg);
     mmref::train::AsrConformerTask task;
-    task.parse(root);
-    root.finish();
-    const int threads = mmref::apply_runtime(cfg.runtime);
-    std::unique_ptr<mmref::Run> run = resume.empty() ? mmref::Run::create(cfg.run.root, cfg.name, cfg.effective, "warn")
-                                                     : mmref::Run::open(*run_dir, "warn");
-    *run_dir = run->dir();
-    mmref::train::TaskContext ctx{cfg, *run, threads, resume};
-    return task.run(ctx);
+    return mmref::test::run_task(task, p, overrides, run_dir, resume);
   }
 
   static std::string* dir_;

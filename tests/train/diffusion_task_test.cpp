@@ -17,6 +17,7 @@
 #include "data/generators/corpus.h"
 #include "data/media/image_io.h"
 #include "train/diffusion_task.h"
+#include "task_runner.h"
 
 namespace {
 
@@ -52,17 +53,8 @@ class DiffusionTaskSlow : public ::testing::Test {
                        const std::string& resume = "") {
     const std::string p = *dir_ + "/d.yaml";
     std::ofstream(p) << yaml;
-    mmref::ExperimentConfig cfg;
-    auto root = mmref::load_experiment(p, overrides, cfg);
     mmref::train::DiffusionUnetTask task;
-    task.parse(root);
-    root.finish();
-    const int threads = mmref::apply_runtime(cfg.runtime);
-    std::unique_ptr<mmref::Run> run = resume.empty() ? mmref::Run::create(cfg.run.root, cfg.name, cfg.effective, "warn")
-                                                     : mmref::Run::open(*run_dir, "warn");
-    *run_dir = run->dir();
-    mmref::train::TaskContext ctx{cfg, *run, threads, resume};
-    return task.run(ctx);
+    return mmref::test::run_task(task, p, overrides, run_dir, resume);
   }
 
   static std::string* dir_;

@@ -18,6 +18,7 @@
 #include "data/media/image_io.h"
 #include "eval/harness.h"
 #include "train/digit_classifier_task.h"
+#include "task_runner.h"
 
 namespace {
 
@@ -41,16 +42,8 @@ class DigitClassifierSlow : public ::testing::Test {
                      << "data: {dir: '" << *dir_ << "/digits', size: 32, make_if_missing: false}\n"
                      << "train: {steps: 200, batch_size: 32, lr: 1.0e-3, weight_decay: 0, warmup_steps: 20, "
                         "grad_clip: 0, log_every: 50, eval_every: 200, checkpoint_every: 200}\n";
-    mmref::ExperimentConfig cfg;
-    auto root = mmref::load_experiment(p, overrides, cfg);
     mmref::train::DigitClassifierTask task;
-    task.parse(root);
-    root.finish();
-    const int threads = mmref::apply_runtime(cfg.runtime);
-    auto run = mmref::Run::create(cfg.run.root, cfg.name, cfg.effective, "warn");
-    *run_dir = run->dir();
-    mmref::train::TaskContext ctx{cfg, *run, threads, ""};
-    return task.run(ctx);
+    return mmref::test::run_task(task, p, overrides, run_dir);
   }
 
   // n test digits as PNGs in `out` with captions.jsonl naming the digit (+ `offset` mod 10).

@@ -13,6 +13,7 @@
 #include "core/fs.h"
 #include "core/run.h"
 #include "train/mlp_regression.h"
+#include "task_runner.h"
 
 namespace {
 
@@ -42,16 +43,8 @@ class MlpTask : public ::testing::Test {
                        std::string* run_dir, const std::string& resume = "") {
     const std::string p = dir_ + "/exp.yaml";
     std::ofstream(p) << yaml;
-    mmref::ExperimentConfig cfg;
-    auto root = mmref::load_experiment(p, overrides, cfg);
     mmref::train::MlpRegressionTask task;
-    task.parse(root);
-    root.finish();
-    const int threads = mmref::apply_runtime(cfg.runtime);
-    auto run = mmref::Run::create(cfg.run.root, cfg.name, cfg.effective, "warn");
-    *run_dir = run->dir();
-    mmref::train::TaskContext ctx{cfg, *run, threads, resume};
-    return task.run(ctx);
+    return mmref::test::run_task(task, p, overrides, run_dir, resume, /*reopen=*/false);
   }
 
   std::string yaml() const {
