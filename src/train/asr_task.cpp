@@ -80,10 +80,6 @@ void parse_section(config::Reader& r, AsrFinetuneConfig& c) {
   r.finish();
 }
 
-std::string path_in(const std::string& dir, const std::string& p) {
-  return std::filesystem::path(p).is_absolute() ? p : dir + "/" + p;
-}
-
 // SpecAugment (frequency and time masks, value 0 = the mean after fbank's log is not 0, as wenet's
 // spec_aug also zeroes) on (B, T, F) features in place, on valid frames only.
 void spec_augment(at::Tensor& feats, const at::Tensor& lengths, const SpecAugConfig& c, at::Generator& gen) {

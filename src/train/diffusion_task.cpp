@@ -113,10 +113,6 @@ void parse_section(config::Reader& r, DiffusionSampleConfig& c, const DiffusionO
   }
 }
 
-std::string path_in(const std::string& dir, const std::string& p) {
-  return stdfs::path(p).is_absolute() ? p : dir + "/" + p;
-}
-
 // The folder holding the manifests: the images corpus has one per size.
 std::string manifest_dir(const DiffusionDataConfig& d) {
   return d.kind == "images" ? d.dir + "/" + std::to_string(d.size) : d.dir;

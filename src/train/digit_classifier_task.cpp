@@ -38,10 +38,6 @@ void DigitClassifierTask::parse(config::Reader& root) {
 
 namespace {
 
-std::string in_dir(const std::string& dir, const std::string& p) {
-  return std::filesystem::path(p).is_absolute() ? p : dir + "/" + p;
-}
-
 // (N, 1, S, S) uint8 -> the CNN's normalised input.
 at::Tensor net_input(const at::Tensor& pixels) { return models::DigitCnnImpl::preprocess(pixels.to(at::kFloat) / 255.0); }
 
@@ -104,7 +100,7 @@ class DigitTrainTask : public TrainTask {
 
 nlohmann::json DigitClassifierTask::run(TaskContext& ctx) {
   auto& log = ctx.run.log();
-  const std::string train_path = in_dir(data.dir, data.train);
+  const std::string train_path = path_in(data.dir, data.train);
   rank0_first(ctx.dist, [&] {
     if (!fs::exists(train_path) && data.make_if_missing) {
       data::CorpusOptions co;
@@ -116,7 +112,7 @@ nlohmann::json DigitClassifierTask::run(TaskContext& ctx) {
   o.size = data.size, o.channels = 1;
   const std::string hint = fmt::format("make it with `mmref data make digits --out {}`", data.dir);
   data::ImageSplit tr = data::load_image_split(train_path, o, hint);
-  const data::ImageSplit te = data::load_image_split(in_dir(data.dir, data.test), o, hint);
+  const data::ImageSplit te = data::load_image_split(path_in(data.dir, data.test), o, hint);
   for (const data::ImageSplit* s : std::initializer_list<const data::ImageSplit*>{&tr, &te}) {
     for (size_t i = 0; i < s->labels.size(); ++i) {
       if (s->labels[i] < 0 || s->labels[i] > 9) {

@@ -1,6 +1,7 @@
 // The interface a training task implements, and the registry `mmref train` picks tasks from.
 // A task reads its own config sections (data, model, train, ...) and runs in a Run folder.
 #pragma once
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,11 @@ class Run;
 namespace mmref::train {
 
 class ProcessGroup;
+
+// `p` under the folder `dir` unless it is absolute (a task's data.dir + a manifest name from its config).
+inline std::string path_in(const std::string& dir, const std::string& p) {
+  return std::filesystem::path(p).is_absolute() ? p : dir + "/" + p;
+}
 
 struct TaskContext {
   const ExperimentConfig& experiment;
