@@ -309,9 +309,9 @@ std::vector<std::string> captions_for(const std::string& file, const std::vector
   return out;
 }
 
-Job parse_clip(config::Reader& r, const std::string&) {
-  std::string images, captions, weights, vocab;
-  int64_t text_heads = 0, frame_stride = 1;
+Job parse_clip(config::Reader& r, const std::string& name) {
+  std::string images, captions, weights, vocab, real;
+  int64_t text_heads = 0, frame_stride = 1, bootstrap = 0;
   bool temporal = true;
   r.req("images", images);
   r.req("captions", captions);
@@ -320,6 +320,8 @@ Job parse_clip(config::Reader& r, const std::string&) {
   r.opt("text_heads", text_heads, config::Range::between(0, 1024));
   r.opt("frame_stride", frame_stride, config::Range::between(1, 100000));
   r.opt("temporal", temporal);
+  r.opt("real", real);  // a reference image set: also clip_fid (Frechet distance of the image embeddings)
+  r.opt("bootstrap", bootstrap, config::Range::between(0, 100000));
   r.finish();
   return [=](Ctx& ctx, PerSample& ps) {
     require_file("clip_score.weights", weights);
@@ -333,15 +335,18 @@ Job parse_clip(config::Reader& r, const std::string&) {
     const ImageSet set = ImageSet::open(images, so);
     const int64_t res = model->config().image_resolution;
     torch::NoGradGuard ng;
-    // Image embeddings, L2-normalised, in batches.
-    std::vector<at::Tensor> emb;
-    for (int64_t b = 0; b < set.size(); b += ctx.batch_size) {
-      std::vector<at::Tensor> pre;
-      for (const auto& im : set.load(b, ctx.batch_size)) pre.push_back(models::clip_preprocess(im.unsqueeze(0), res));
-      at::Tensor e = model->encode_image(at::cat(pre, 0));
-      emb.push_back(e / e.norm(2, -1, true));
-    }
-    const at::Tensor img = at::cat(emb, 0);  // (N, E)
+    // Image embeddings (encode_image's output, not normalised), in batches.
+    auto embed = [&](const ImageSet& from) {
+      std::vector<at::Tensor> emb;
+      for (int64_t b = 0; b < from.size(); b += ctx.batch_size) {
+        std::vector<at::Tensor> pre;
+        for (const auto& im : from.load(b, ctx.batch_size)) pre.push_back(models::clip_preprocess(im.unsqueeze(0), res));
+        emb.push_back(model->encode_image(at::cat(pre, 0)));
+      }
+      return at::cat(emb, 0);  // (N, E)
+    };
+    const at::Tensor raw = embed(set);
+    const at::Tensor img = raw / raw.norm(2, -1, true);
     std::vector<std::string> units;          // one caption per image, or per video
     std::vector<std::vector<int64_t>> groups;
     if (set.is_video()) {
@@ -351,7 +356,7 @@ Job parse_clip(config::Reader& r, const std::string&) {
       for (int64_t i = 0; i < set.size(); ++i) units.push_back(set.items()[static_cast<size_t>(i)].path), groups.push_back({i});
     }
     const std::vector<std::string> caps = captions_for(captions, units);
-    at::Tensor txt = model->encode_text(tok.tokenize(caps));
+    at::Tensor txt = model->encode_text(tok.tokenize(caps, model->config().context_length));
     txt = txt / txt.norm(2, -1, true);
     std::vector<double> score(units.size()), temporal_cos;
     ps.columns = {"item", "caption", "clip_score"};
@@ -397,6 +402,27 @@ Job parse_clip(config::Reader& r, const std::string&) {
     m.ci = bootstrap_ci(m.n, [&](const std::vector<int64_t>& idx) { return mean_of(score, idx); }, ctx.bootstrap, 0.95,
                         ctx.seed);
     out.push_back(m);
+    if (!real.empty()) {
+      // clip_fid: Frechet distance between the Gaussians of the two sets' image embeddings.
+      const ImageSet ref = ImageSet::open(real, so);
+      const at::Tensor fa = embed(ref).to(at::kDouble), fb = raw.to(at::kDouble);
+      ctx.note(fmt::format("{}: clip_fid of {} images against {} real from {}", name, fb.size(0), fa.size(0), real));
+      const FeatureStats sa = compute_feature_stats(fa, real), sb = compute_feature_stats(fb, images);
+      const FrechetResult fr = frechet_distance(sa, sb);
+      MetricResult f;
+      f.metric = "clip_fid";
+      f.value = fr.value, f.n = sb.n, f.settings = settings;
+      f.settings["real"] = real;
+      f.settings["feature"] = fmt::format("CLIP encode_image output ({} dims, not normalised)", fa.size(1));
+      f.extra = {{"mean_term", fr.mean_term}, {"trace_term", fr.tr_sigma1 + fr.tr_sigma2 - 2 * fr.tr_covmean},
+                 {"n_real", sa.n}};
+      if (bootstrap > 0) {
+        f.ci = bootstrap_ci(fb.size(0), [&](const std::vector<int64_t>& idx) {
+          return frechet_distance(sa, compute_feature_stats(fb.index_select(0, at::tensor(idx, at::kLong)), images)).value;
+        }, bootstrap, 0.95, ctx.seed);
+      }
+      out.push_back(f);
+    }
     if (!temporal_cos.empty()) {
       MetricResult t;
       t.metric = "clip_temporal_consistency";

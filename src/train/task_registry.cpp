@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "train/asr_task.h"
+#include "train/clip_task.h"
 #include "train/diffusion_task.h"
 #include "train/digit_classifier_task.h"
 #include "train/mlp_regression.h"
@@ -25,13 +26,14 @@ constexpr Planned kPlanned[] = {
 
 }  // namespace
 
-std::vector<std::string> task_names() { return {"mlp_regression", "asr_conformer", "diffusion_unet", "digit_classifier"}; }
+std::vector<std::string> task_names() { return {"mlp_regression", "asr_conformer", "diffusion_unet", "digit_classifier", "clip_contrastive"}; }
 
 std::unique_ptr<Task> make_task(const std::string& name) {
   if (name == "mlp_regression") return std::make_unique<MlpRegressionTask>();
   if (name == "asr_conformer") return std::make_unique<AsrConformerTask>();
   if (name == "diffusion_unet") return std::make_unique<DiffusionUnetTask>();
   if (name == "digit_classifier") return std::make_unique<DigitClassifierTask>();
+  if (name == "clip_contrastive") return std::make_unique<ClipTask>();
   for (const auto& p : kPlanned) {
     if (name == p.name) {
       throw ConfigError(fmt::format(

@@ -7,6 +7,7 @@
 #include <ATen/Functions.h>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+#include <torch/utils.h>
 
 #include "core/error.h"
 #include "core/state_dict.h"
@@ -135,6 +136,35 @@ void ClipModelImpl::load(const std::map<std::string, at::Tensor>& sd) {
 }
 
 void ClipModelImpl::load(const std::string& path) { load(load_weights(path)); }
+
+void ClipModelImpl::initialize_parameters() {
+  torch::NoGradGuard ng;
+  auto ends_with = [](const std::string& s, const char* tail) {
+    const std::string t(tail);
+    return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
+  };
+  const double vscale = std::pow(static_cast<double>(c_.vision_width), -0.5);
+  class_embedding.normal_(0, vscale);
+  vis_pos.normal_(0, vscale);
+  proj.normal_(0, vscale);
+  token_embedding->weight.normal_(0, 0.02);
+  positional_embedding.normal_(0, 0.01);
+  const double w = static_cast<double>(c_.transformer_width);
+  const double attn_std = std::pow(w, -0.5), proj_std = attn_std * std::pow(2.0 * static_cast<double>(c_.transformer_layers), -0.5),
+               fc_std = std::pow(2.0 * w, -0.5);
+  for (auto& p : transformer->named_parameters()) {
+    const std::string& k = p.key();
+    if (ends_with(k, "attn.in_proj_weight")) p.value().normal_(0, attn_std);
+    else if (ends_with(k, "attn.out_proj.weight") || ends_with(k, "mlp.c_proj.weight")) p.value().normal_(0, proj_std);
+    else if (ends_with(k, "mlp.c_fc.weight")) p.value().normal_(0, fc_std);
+  }
+  // nn.MultiheadAttention starts its in_proj and out_proj biases at zero (both towers).
+  for (auto& p : named_parameters()) {
+    if (ends_with(p.key(), "attn.in_proj_bias") || ends_with(p.key(), "attn.out_proj.bias")) p.value().zero_();
+  }
+  text_projection.normal_(0, attn_std);
+  logit_scale.fill_(std::log(1 / 0.07));
+}
 
 Tensor ClipModelImpl::encode_image(const Tensor& image) {
   const int64_t r = c_.image_resolution;

@@ -65,6 +65,11 @@ class ClipModelImpl : public torch::nn::Module {
   // OpenAI names or Hugging Face CLIPModel names (mapped); strict apart from HF's position_ids buffers.
   void load(const std::map<std::string, at::Tensor>& state_dict);
   void load(const std::string& path);
+  // For training from scratch: openai/CLIP's CLIP.initialize_parameters (token embedding N(0, 0.02),
+  // text positions N(0, 0.01), text blocks' in_proj / out_proj / c_fc / c_proj with its attn, proj and fc
+  // stds, text_projection N(0, width^-0.5)), VisionTransformer's width^-0.5-scaled class and position
+  // embeddings and projection, attention biases zero, logit_scale log(1/0.07). Uses the global generator.
+  void initialize_parameters();
 
   // (N, 3, R, R) already normalized with CLIP's mean/std -> (N, embed_dim), not normalized.
   torch::Tensor encode_image(const torch::Tensor& image);
