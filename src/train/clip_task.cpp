@@ -161,9 +161,7 @@ class ClipTrainTask : public TrainTask {
 
   TaskLoss loss(const MicroBatch& mb) override {
     // A permutation per (seed, step, micro): no image twice in a global batch; rank r takes its slice.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed_) * 1000003ULL +
-                                                        static_cast<uint64_t>(mb.step) * 7919ULL +
-                                                        static_cast<uint64_t>(mb.micro));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(batch_seed(seed_, mb));
     const int64_t global = std::min<int64_t>(batch_ * mb.world, train_.size());
     const int64_t per = global / mb.world;
     const at::Tensor idx = at::randperm(train_.size(), gen, at::kLong).narrow(0, per * mb.rank, per);

@@ -55,9 +55,7 @@ class DigitTrainTask : public TrainTask {
 
   TaskLoss loss(const MicroBatch& mb) override {
     // Indices and shifts depend only on (seed, step, micro); rank r takes its slice of the global batch.
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed_) * 1000003ULL +
-                                                        static_cast<uint64_t>(mb.step) * 7919ULL +
-                                                        static_cast<uint64_t>(mb.micro));
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(batch_seed(seed_, mb));
     const at::Tensor idx = at::randint(train_.size(), {batch_ * mb.world}, gen, at::kLong).narrow(0, batch_ * mb.rank, batch_);
     at::Tensor px = train_.pixels.index_select(0, idx);
     if (shift_ > 0) {

@@ -77,6 +77,13 @@ struct MicroBatch {
   int rank = 0, world = 1;
 };
 
+// Seed of a task's batch generator as a pure function of (seed, step, micro), so the global batch
+// (rank r takes its slice) needs no loader state across resume. Used by digit_classifier and
+// clip_contrastive; older tasks keep their own formulas so their runs reproduce.
+inline uint64_t batch_seed(int64_t seed, const MicroBatch& mb) {
+  return static_cast<uint64_t>(seed) * 1000003ULL + static_cast<uint64_t>(mb.step) * 7919ULL + static_cast<uint64_t>(mb.micro);
+}
+
 struct TaskLoss {
   at::Tensor loss;   // scalar; the trainer divides it by micro_count and calls backward
   Metrics metrics;   // extra training metrics of this micro-batch (averaged over micro-batches)
