@@ -352,10 +352,7 @@ nlohmann::json AsrConformerTask::run(TaskContext& ctx) {
   Trainer trainer(train, ctx);
   const TrainResult r = trainer.fit(task);
 
-  nlohmann::json s = r.to_json();
-  s["task"] = "asr_conformer";
-  s["steps"] = train.steps;
-  s["threads"] = ctx.threads;
+  nlohmann::json s = trainer.summary(r, "asr_conformer");
   s["units"] = vocab->size();
   s["unit_kind"] = data.units;
   if (ctx.run.primary()) {

@@ -230,10 +230,7 @@ nlohmann::json ClipTask::run(TaskContext& ctx) {
   ClipTrainTask task(net, std::move(tr), te, train.batch_size, ctx.experiment.runtime.seed);
   Trainer trainer(train, ctx);
   const TrainResult r = trainer.fit(task);
-  nlohmann::json s = r.to_json();
-  s["task"] = "clip_contrastive";
-  s["steps"] = train.steps;
-  s["threads"] = ctx.threads;
+  nlohmann::json s = trainer.summary(r, "clip_contrastive");
   if (train.ema_decay > 0) trainer.copy_ema_to(*net), s["evaluated_with"] = "ema";
   s["test"] = score_split(net, te, train.batch_size).to_json();
   if (ho.size() > 1) s["heldout"] = score_split(net, ho, train.batch_size).to_json();

@@ -575,10 +575,7 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
   Trainer trainer(train, ctx);
   const TrainResult r = trainer.fit(task);
 
-  nlohmann::json s = r.to_json();
-  s["task"] = "diffusion_unet";
-  s["steps"] = train.steps;
-  s["threads"] = ctx.threads;
+  nlohmann::json s = trainer.summary(r, "diffusion_unet");
   s["sampler"] = sample.sampler.name, s["sampler_steps"] = sample.sampler.num_inference_steps, s["cfg"] = sample.cfg;
   if (ctx.run.primary()) {
     if (train.ema_decay > 0) trainer.copy_ema_to(*net), s["sampled_with"] = "ema";

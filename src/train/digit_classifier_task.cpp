@@ -124,10 +124,7 @@ nlohmann::json DigitClassifierTask::run(TaskContext& ctx) {
   DigitTrainTask task(net, std::move(tr), te, train.batch_size, data.shift, ctx.experiment.runtime.seed);
   Trainer trainer(train, ctx);
   const TrainResult r = trainer.fit(task);
-  nlohmann::json s = r.to_json();
-  s["task"] = "digit_classifier";
-  s["steps"] = train.steps;
-  s["threads"] = ctx.threads;
+  nlohmann::json s = trainer.summary(r, "digit_classifier");
   if (train.ema_decay > 0) trainer.copy_ema_to(*net), s["evaluated_with"] = "ema";
   s["test_accuracy"] = task.test_accuracy();
   s["n_test"] = task.test_size();

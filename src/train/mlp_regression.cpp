@@ -200,10 +200,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   MlpTrainTask task(net, d, train.batch_size, ctx.experiment.runtime.seed);
   const TrainResult r = trainer.fit(task);
 
-  nlohmann::json s = r.to_json();
-  s["task"] = "mlp_regression";
-  s["steps"] = train.steps;
-  s["threads"] = ctx.threads;
+  nlohmann::json s = trainer.summary(r, "mlp_regression");
   s["optimizer"] = train.optimizer;
   s["schedule"] = train.schedule;
   double val = NAN;

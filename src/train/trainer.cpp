@@ -92,6 +92,14 @@ void Trainer::copy_ema_to(torch::nn::Module& m) const {
   if (state_->ema) state_->ema->copy_to(m);
 }
 
+nlohmann::json Trainer::summary(const TrainResult& r, const std::string& task) const {
+  nlohmann::json s = r.to_json();
+  s["task"] = task;
+  s["steps"] = c_.steps;
+  s["threads"] = ctx_.threads;
+  return s;
+}
+
 namespace {
 
 // Runs fn with m in eval mode and without grad, restoring train mode.

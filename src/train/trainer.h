@@ -129,6 +129,9 @@ class Trainer {
   TrainResult fit(TrainTask& task);
   // The EMA weights after fit() (empty when ema_decay is 0): copy into a model of the same structure.
   void copy_ema_to(torch::nn::Module& m) const;
+  // summary.json's common part after fit(): r.to_json() plus the task's name, the planned train.steps and
+  // the threads used. The task adds its own figures to it.
+  nlohmann::json summary(const TrainResult& r, const std::string& task) const;
 
  private:
   struct State;

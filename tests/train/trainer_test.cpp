@@ -154,6 +154,24 @@ TEST_F(TrainerRun, SampleHookWritesImageAudioVideoIntoRunAndTensorBoard) {
   EXPECT_LT(r.last_val.at(0).second, before);
 }
 
+TEST_F(TrainerRun, SummaryCarriesEngineFiguresTaskStepsAndThreads) {
+  TrainerConfig c;
+  c.steps = 6, c.lr = 0.05, c.warmup_steps = 0, c.log_every = 3;
+  LineTask task;
+  auto run = Run::create(dir_ + "/runs", "e", cfg_.effective, "warn");
+  TaskContext ctx{cfg_, *run, 1, ""};
+  Trainer t(c, ctx);
+  const TrainResult r = t.fit(task);
+  const nlohmann::json s = t.summary(r, "line");
+  EXPECT_EQ(s.at("task"), "line");
+  EXPECT_EQ(s.at("steps").get<int64_t>(), 6);
+  EXPECT_EQ(s.at("threads").get<int>(), 1);
+  EXPECT_EQ(s.at("steps_run").get<int64_t>(), r.steps_run);
+  EXPECT_EQ(s.at("steps_run").get<int64_t>(), 6);
+  EXPECT_DOUBLE_EQ(s.at("final_train_loss").get<double>(), r.last_loss);
+  EXPECT_EQ(s.at("parameters").get<int64_t>(), r.parameters);
+}
+
 TEST_F(TrainerRun, DynamicLossScalingSkipsOverflowsAndResumesBitwise) {
   // A start scale of 1e38 overflows fp32 gradients: those steps are skipped and the scale halves until
   // the gradients are finite; the fit still converges. Stop at 30 and resume to 60 == 60 straight.
