@@ -61,12 +61,12 @@ void Checkpoint::add_optimizer(const std::string& key, torch::optim::Optimizer& 
   tensors["optimizer." + key] = bytes_to_tensor(bytes);
 }
 
-void Checkpoint::load_optimizer(const std::string& key, torch::optim::Optimizer& opt) const {
+void Checkpoint::load_optimizer(const std::string& key, torch::optim::Optimizer& opt, const c10::Device& device) const {
   auto it = tensors.find("optimizer." + key);
   if (it == tensors.end()) MMREF_FAIL("checkpoint has no optimizer state 'optimizer.{}'", key);
   const std::string bytes = tensor_to_bytes(it->second);
   torch::serialize::InputArchive archive;
-  archive.load_from(bytes.data(), bytes.size());
+  archive.load_from(bytes.data(), bytes.size(), device);
   opt.load(archive);
 }
 

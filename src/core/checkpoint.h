@@ -15,6 +15,7 @@
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
 namespace torch::nn {
@@ -36,7 +37,9 @@ struct Checkpoint {
   void load_module(const std::string& prefix, torch::nn::Module& m) const;  // strict
   // Adds/loads an optimizer's full state (moments, step counts, param-group options).
   void add_optimizer(const std::string& key, torch::optim::Optimizer& opt);
-  void load_optimizer(const std::string& key, torch::optim::Optimizer& opt) const;
+  // The loaded moments go to `device` (the device the parameters are on).
+  void load_optimizer(const std::string& key, torch::optim::Optimizer& opt,
+                      const c10::Device& device = c10::Device(c10::kCPU)) const;
   // CPU random generator state.
   void add_cpu_rng();
   void load_cpu_rng() const;

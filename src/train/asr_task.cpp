@@ -121,13 +121,15 @@ Decoded decode_set(models::AsrCtcModel& model, const data::SpeechFeatureDataset&
     std::vector<data::Example> ex;
     for (int64_t i = b; i < std::min(n, b + batch); ++i) ex.push_back(ds.get(i));
     const data::Batch bt = data::collate(std::move(ex));
-    const auto out = model->forward(bt.tensors.at("feats"), bt.lengths.at("feats"));
-    const at::Tensor loss = at::ctc_loss(out.log_probs.transpose(0, 1), bt.tensors.at("tokens"), out.lengths,
-                                         bt.lengths.at("tokens"), 0, at::Reduction::Sum, true);
+    const c10::Device dev = device_of(*model);
+    const auto out = model->forward(bt.tensors.at("feats").to(dev), bt.lengths.at("feats").to(dev));
+    const at::Tensor loss = at::ctc_loss(out.log_probs.transpose(0, 1), bt.tensors.at("tokens").to(dev), out.lengths,
+                                         bt.lengths.at("tokens").to(dev), 0, at::Reduction::Sum, true);
     d.loss_sum += loss.item<double>();
+    const at::Tensor log_probs = out.log_probs.to(at::kCPU, at::kFloat), lengths = out.lengths.cpu();  // decoding: CPU
     for (int64_t i = 0; i < bt.size(); ++i) {
-      const int64_t len = out.lengths[i].item<int64_t>();
-      const at::Tensor lp = out.log_probs[i];
+      const int64_t len = lengths[i].item<int64_t>();
+      const at::Tensor lp = log_probs[i];
       std::vector<int64_t> ids;
       if (dc.method == "beam") {
         models::CtcBeamOptions bo;
@@ -170,10 +172,11 @@ class AsrTrainTask : public TrainTask {
     const at::Tensor flens = b->lengths.at("feats");
     auto gen = at::make_generator<at::CPUGeneratorImpl>(static_cast<uint64_t>(seed_) * 7919ULL + static_cast<uint64_t>(mb.step) * 131ULL +
                                                         static_cast<uint64_t>(mb.micro) * 17ULL + static_cast<uint64_t>(mb.rank));
-    spec_augment(feats, flens, sa_, gen);
-    const auto out = model_->forward(feats, flens);
-    const at::Tensor loss = at::ctc_loss(out.log_probs.transpose(0, 1), b->tensors.at("tokens"), out.lengths,
-                                         b->lengths.at("tokens"), 0, at::Reduction::Sum, /*zero_infinity=*/true) /
+    spec_augment(feats, flens, sa_, gen);  // on the CPU, with the batch's generator; then to the model's device
+    const c10::Device dev = device_of(*model_);
+    const auto out = model_->forward(feats.to(dev), flens.to(dev));
+    const at::Tensor loss = at::ctc_loss(out.log_probs.transpose(0, 1), b->tensors.at("tokens").to(dev), out.lengths,
+                                         b->lengths.at("tokens").to(dev), 0, at::Reduction::Sum, /*zero_infinity=*/true) /
                             static_cast<double>(b->size());
     return {loss, {{"frames", static_cast<double>(flens.sum().item<int64_t>())}, {"utterances", static_cast<double>(b->size())}}};
   }

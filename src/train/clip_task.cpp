@@ -114,12 +114,14 @@ struct SplitScores {
 SplitScores score_split(models::ClipModel& m, const ClipSplit& s, int64_t batch) {
   torch::NoGradGuard ng;
   m->eval();
+  const c10::Device dev = device_of(*m);
   std::vector<at::Tensor> ie, te;
-  for (int64_t b = 0; b < s.size(); b += batch) {
+  for (int64_t b = 0; b < s.size(); b += batch) {  // embeddings on the model's device, scores on the CPU
     const int64_t n = std::min(batch, s.size() - b);
-    ie.push_back(m->encode_image(s.images.narrow(0, b, n)));
-    te.push_back(m->encode_text(s.tokens.narrow(0, b, n)));
+    ie.push_back(m->encode_image(s.images.narrow(0, b, n).to(dev)).to(at::kCPU, at::kFloat));
+    te.push_back(m->encode_text(s.tokens.narrow(0, b, n).to(dev)).to(at::kCPU, at::kFloat));
   }
+  const at::Tensor logit_scale = m->named_parameters()["logit_scale"].detach().to(at::kCPU, at::kFloat);
   const at::Tensor img = at::cat(ie), txt = at::cat(te);
   SplitScores r;
   r.n = s.size(), r.captions = static_cast<int64_t>(s.captions.size());
@@ -128,8 +130,8 @@ SplitScores score_split(models::ClipModel& m, const ClipSplit& s, int64_t batch)
   int64_t blocks = 0;
   for (int64_t b = 0; b + 1 < s.size(); b += batch, ++blocks) {
     const int64_t n = std::min(batch, s.size() - b);
-    loss += contrastive_loss(img.narrow(0, b, n), txt.narrow(0, b, n), s.caption_id.narrow(0, b, n),
-                             m->named_parameters()["logit_scale"]).item<double>();
+    loss += contrastive_loss(img.narrow(0, b, n), txt.narrow(0, b, n), s.caption_id.narrow(0, b, n), logit_scale)
+                .item<double>();
   }
   r.loss = blocks ? loss / static_cast<double>(blocks) : NAN;
   const at::Tensor in = img / img.norm(2, -1, true), tn = txt / txt.norm(2, -1, true);
@@ -165,10 +167,11 @@ class ClipTrainTask : public TrainTask {
     const int64_t global = std::min<int64_t>(batch_ * mb.world, train_.size());
     const int64_t per = global / mb.world;
     const at::Tensor idx = at::randperm(train_.size(), gen, at::kLong).narrow(0, per * mb.rank, per);
-    const at::Tensor img = net_->encode_image(train_.images.index_select(0, idx));
-    const at::Tensor txt = net_->encode_text(train_.tokens.index_select(0, idx));
+    const c10::Device dev = device_of(*net_);  // the batch is gathered on the CPU, then moved
+    const at::Tensor img = net_->encode_image(train_.images.index_select(0, idx).to(dev));
+    const at::Tensor txt = net_->encode_text(train_.tokens.index_select(0, idx).to(dev));
     const at::Tensor scale = net_->named_parameters()["logit_scale"];
-    return {contrastive_loss(img, txt, train_.caption_id.index_select(0, idx), scale),
+    return {contrastive_loss(img, txt, train_.caption_id.index_select(0, idx).to(dev), scale),
             {{"logit_scale", std::exp(std::min(kMaxLogitScale, scale.item<double>()))}}};
   }
 

@@ -44,11 +44,11 @@ at::Tensor net_input(const at::Tensor& pixels) { return models::DigitCnnImpl::pr
 class DigitTrainTask : public TrainTask {
  public:
   DigitTrainTask(models::DigitCnn net, data::ImageSplit train, const data::ImageSplit& test, int64_t batch,
-                 int64_t shift, int64_t seed)
-      : net_(std::move(net)), train_(std::move(train)), batch_(batch), shift_(shift), seed_(seed) {
+                 int64_t shift, int64_t seed, const c10::Device& device)
+      : net_(std::move(net)), train_(std::move(train)), batch_(batch), shift_(shift), seed_(seed), device_(device) {
     labels_ = at::tensor(train_.labels, at::kLong);
-    test_x_ = net_input(test.pixels);
-    test_y_ = at::tensor(test.labels, at::kLong);
+    test_x_ = net_input(test.pixels).to(device);
+    test_y_ = at::tensor(test.labels, at::kLong).to(device);
   }
   std::string name() const override { return "digit_classifier"; }
   torch::nn::Module& model() override { return *net_; }
@@ -68,8 +68,9 @@ class DigitTrainTask : public TrainTask {
       for (int64_t i = 0; i < batch_; ++i) rows.push_back(padded[i].narrow(1, o[i][0], S).narrow(2, o[i][1], S));
       px = at::stack(rows);
     }
-    const at::Tensor y = labels_.index_select(0, idx);
-    const at::Tensor logits = net_->forward(net_input(px));
+    // Drawn and shifted on the CPU (the generator's), then moved to the model's device.
+    const at::Tensor y = labels_.index_select(0, idx).to(device_);
+    const at::Tensor logits = net_->forward(net_input(px.to(device_)));
     const at::Tensor acc = logits.argmax(1).eq(y).to(at::kFloat).mean();
     return {at::cross_entropy_loss(logits, y), {{"train_accuracy", acc.item<double>()}}};
   }
@@ -92,6 +93,7 @@ class DigitTrainTask : public TrainTask {
   data::ImageSplit train_;
   at::Tensor labels_, test_x_, test_y_;
   int64_t batch_, shift_, seed_;
+  c10::Device device_;
 };
 
 }  // namespace
@@ -121,7 +123,7 @@ nlohmann::json DigitClassifierTask::run(TaskContext& ctx) {
   models::DigitCnn net(10);
   log.info("digit_classifier: {} train / {} test digits at {} px (CNN input 28 px), shift +-{} px; {} steps, batch {}",
            tr.size(), te.size(), data.size, data.shift, train.steps, train.batch_size);
-  DigitTrainTask task(net, std::move(tr), te, train.batch_size, data.shift, ctx.experiment.runtime.seed);
+  DigitTrainTask task(net, std::move(tr), te, train.batch_size, data.shift, ctx.experiment.runtime.seed, train_device(ctx));
   Trainer trainer(train, ctx);
   const TrainResult r = trainer.fit(task);
   nlohmann::json s = trainer.summary(r, "digit_classifier");

@@ -125,8 +125,10 @@ at::Tensor scatter_plot(const at::Tensor& pred, const at::Tensor& target) {
 // The engine's view of this task: the MLP, a batch drawn from (seed, step, micro), validation MSE.
 class MlpTrainTask : public TrainTask {
  public:
-  MlpTrainTask(Mlp net, const data::RegressionData& d, int64_t batch_size, int64_t seed)
-      : net_(std::move(net)), d_(d), batch_(batch_size), seed_(seed) {}
+  // The data sits on `device` (the model's; train_device()), the batch indices are drawn on the CPU.
+  MlpTrainTask(Mlp net, const data::RegressionData& d, int64_t batch_size, int64_t seed, const c10::Device& device)
+      : net_(std::move(net)), x_train_(d.x_train.to(device)), y_train_(d.y_train.to(device)),
+        x_val_(d.x_val.to(device)), y_val_(d.y_val.to(device)), batch_(batch_size), seed_(seed) {}
   std::string name() const override { return "mlp_regression"; }
   torch::nn::Module& model() override { return *net_; }
 
@@ -137,21 +139,21 @@ class MlpTrainTask : public TrainTask {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(
         static_cast<uint64_t>(seed_) * 1000003ULL + static_cast<uint64_t>(mb.step) +
         static_cast<uint64_t>(mb.micro) * 0x9E3779B97F4A7C15ULL);
-    const int64_t n = d_.x_train.size(0);
+    const int64_t n = x_train_.size(0);
     const torch::Tensor all = at::randint(n, {batch_ * mb.world}, gen, torch::kLong);  // (B * world,)
-    const torch::Tensor idx = all.narrow(0, batch_ * mb.rank, batch_);                  // (B,)
-    const torch::Tensor pred = net_->forward(d_.x_train.index_select(0, idx));          // (B, 1)
-    return {torch::mse_loss(pred, d_.y_train.index_select(0, idx)), {}};
+    const torch::Tensor idx = all.narrow(0, batch_ * mb.rank, batch_).to(x_train_.device());  // (B,)
+    const torch::Tensor pred = net_->forward(x_train_.index_select(0, idx));                  // (B, 1)
+    return {torch::mse_loss(pred, y_train_.index_select(0, idx)), {}};
   }
 
-  Metrics validate() override { return {{"mse", torch::mse_loss(net_->forward(d_.x_val), d_.y_val).item<double>()}}; }
+  Metrics validate() override { return {{"mse", torch::mse_loss(net_->forward(x_val_), y_val_).item<double>()}}; }
 
   bool makes_samples() const override { return true; }
-  void sample(SampleWriter& out) override { out.image("val_pred_vs_target", scatter_plot(net_->forward(d_.x_val), d_.y_val)); }
+  void sample(SampleWriter& out) override { out.image("val_pred_vs_target", scatter_plot(net_->forward(x_val_), y_val_)); }
 
  private:
   Mlp net_;
-  const data::RegressionData& d_;
+  torch::Tensor x_train_, y_train_, x_val_, y_val_;
   int64_t batch_, seed_;
 };
 
@@ -197,7 +199,7 @@ nlohmann::json MlpRegressionTask::run(TaskContext& ctx) {
   tc.head_regex = finetune.head_regex;
   tc.head_lr_mult = finetune.head_lr_mult;
   Trainer trainer(tc, ctx);
-  MlpTrainTask task(net, d, train.batch_size, ctx.experiment.runtime.seed);
+  MlpTrainTask task(net, d, train.batch_size, ctx.experiment.runtime.seed, train_device(ctx));
   const TrainResult r = trainer.fit(task);
 
   nlohmann::json s = trainer.summary(r, "mlp_regression");

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
 #include "core/config.h"
@@ -13,6 +14,9 @@
 
 namespace mmref {
 class Run;
+}
+namespace torch::nn {
+class Module;
 }
 
 namespace mmref::train {
@@ -31,6 +35,13 @@ struct TaskContext {
   std::string resume_from;     // checkpoint to continue from ("" = start fresh)
   ProcessGroup* dist = nullptr;  // data parallel (distributed.h); nullptr = one process
 };
+
+// The device a task trains on, from runtime.device: cpu; cuda (cuda:<local rank> when data parallel, one
+// GPU per process); auto = cuda when libtorch sees a GPU. The Trainer moves the model there; tasks put
+// their batches on it and bring samples back to the CPU.
+c10::Device train_device(const TaskContext& ctx);
+// The device of a module's first parameter (CPU when it has none): where its inputs must go.
+c10::Device device_of(const torch::nn::Module& m);
 
 class Task {
  public:

@@ -100,6 +100,22 @@ nlohmann::json Trainer::summary(const TrainResult& r, const std::string& task) c
   return s;
 }
 
+c10::Device train_device(const TaskContext& ctx) {
+  const std::string& d = ctx.experiment.runtime.device;
+  const int gpus = compat::torch_cuda_device_count();
+  if (d == "cpu" || (d == "auto" && gpus == 0)) return c10::Device(c10::kCPU);
+  if (gpus == 0) {
+    throw ConfigError("runtime.device: 'cuda' was asked for but this libtorch sees no CUDA device (use cpu or auto)");
+  }
+  const int local = ctx.dist ? DistEnv::from_env().local_rank : 0;
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(local % gpus));
+}
+
+c10::Device device_of(const torch::nn::Module& m) {
+  const auto ps = m.parameters();
+  return ps.empty() ? c10::Device(c10::kCPU) : ps.front().device();
+}
+
 namespace {
 
 // Runs fn with m in eval mode and without grad, restoring train mode.
@@ -118,6 +134,9 @@ auto in_eval(torch::nn::Module& m, F&& fn) {
 TrainResult Trainer::fit(TrainTask& task) {
   auto& log = ctx_.run.log();
   torch::nn::Module& model = task.model();
+  const c10::Device device = train_device(ctx_);
+  model.to(device);  // before the optimizer and the EMA copy take the parameters
+  if (device.is_cuda()) ctx_.run.log().info("trainer: training on {} ({})", device.str(), c_.precision);
   ProcessGroup* dist = ctx_.dist;
   const int rank = dist ? dist->rank() : 0, world = dist ? dist->world() : 1;
   const bool primary = rank == 0;
@@ -153,7 +172,7 @@ TrainResult Trainer::fit(TrainTask& task) {
   if (!ctx_.resume_from.empty()) {
     Checkpoint ck = load_checkpoint(ctx_.resume_from);
     ck.load_module("model", model);
-    ck.load_optimizer(c_.optimizer, opt);
+    ck.load_optimizer(c_.optimizer, opt, device);
     if (ema) ema->load_from(ck);
     ck.load_cpu_rng();
     if (scaling && ck.meta.contains("loss_scaler")) scaler.load_state(ck.meta.at("loss_scaler"));
