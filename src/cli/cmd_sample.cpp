@@ -1,16 +1,20 @@
 // `mmref sample asr --checkpoint CKPT AUDIO...`: transcripts with unit timestamps from the CTC
 // alignment.
 // `mmref sample diffusion --checkpoint CKPT --prompt "..." [--steps N --sampler NAME --cfg S --seed K
-//   --count N --out DIR]`: PNGs from a diffusion_unet checkpoint (EMA weights when it has them). Video
+//   --count N --out DIR] [--init-image IMG [--strength S] [--mask MASK]]`: PNGs from a diffusion_unet
+//   checkpoint (EMA weights when it has them); img2img from IMG with strength S (default 0.8), or
+//   inpainting of MASK's white region (strength default 1). Video
 // and TTS say plainly that they have not landed.
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "core/compat.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/media/image_io.h"
@@ -30,9 +34,9 @@ Command add_sample(CLI::App& app) {
     std::vector<std::string> prompts;
     std::string prompts_file;
     std::vector<int64_t> labels;
-    std::string sampler, out = "samples";
+    std::string sampler, out = "samples", init_image, mask, device = "cpu";
     int64_t steps = 0, count = 1;
-    double cfg = -1, strength = 1;
+    double cfg = -1, strength = -1;  // -1: 0.8 for img2img, 1 for inpainting
     int64_t seed = 0;
     bool raw_weights = false;
   };
@@ -63,11 +67,24 @@ Command add_sample(CLI::App& app) {
   dif->add_option("--seed", a->seed, "random seed")->check(CLI::Range(int64_t{0}, int64_t{1} << 62));
   dif->add_option("--count", a->count, "images per prompt or label (or in all, unconditional)")->check(CLI::Range(1, 100000));
   dif->add_option("--out", a->out, "output folder (PNG files + prompts.jsonl)");
+  dif->add_option("--init-image", a->init_image, "img2img / inpainting: start from this image (resized to the model's)")
+      ->check(CLI::ExistingFile);
+  dif->add_option("--strength", a->strength,
+                  "img2img: fraction of the schedule run from the noised init image, in (0, 1] (default 0.8; "
+                  "with --mask 1)");
+  dif->add_option("--mask", a->mask, "inpainting: white = regenerate, black = keep --init-image")->check(CLI::ExistingFile);
+  dif->add_option("--device", a->device, "cpu | cuda | auto (the UNet runs there; noise is drawn on the CPU, so "
+                  "a seed gives the same start on any device)")->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   dif->add_flag("--raw-weights", a->raw_weights, "sample with the raw weights even when the checkpoint has EMA ones");
   sub->allow_extras();
   return {sub, [a, asr, dif]() -> int {
             if (dif->parsed()) {
+              const int gpus = compat::torch_cuda_device_count();
+              if (a->device == "cuda" && gpus == 0) {
+                throw UsageError("mmref sample diffusion: --device cuda, but this libtorch sees no CUDA device; use --device cpu");
+              }
               auto L = train::load_diffusion_checkpoint(a->checkpoint, !a->raw_weights);
+              if (a->device == "cuda" || (a->device == "auto" && gpus > 0)) L.net->to(c10::Device(c10::kCUDA, 0));
               if (!a->sampler.empty()) L.sample.sampler.name = a->sampler;
               if (a->steps > 0) L.sample.sampler.num_inference_steps = a->steps;
               if (a->cfg >= 0) L.sample.cfg = a->cfg;
@@ -105,7 +122,19 @@ Command add_sample(CLI::App& app) {
               }
               const int64_t n = cond == "text" ? static_cast<int64_t>(c.texts.size())
                                 : cond == "class" ? static_cast<int64_t>(c.labels.size()) : a->count;
-              const at::Tensor imgs = train::generate_images(L.net, L.spec, L.vocab.get(), c, n, L.sample);
+              std::optional<train::DiffusionInit> init;
+              if (!a->mask.empty() && a->init_image.empty()) {
+                throw UsageError("mmref sample diffusion: --mask needs --init-image (the image whose black region is kept)");
+              }
+              if (a->strength >= 0 && a->init_image.empty()) {
+                throw UsageError("mmref sample diffusion: --strength needs --init-image (img2img starts from it)");
+              }
+              if (!a->init_image.empty()) {
+                const double strength = a->strength >= 0 ? a->strength : (a->mask.empty() ? 0.8 : 1.0);
+                init = train::load_diffusion_init(L.spec, a->init_image, a->mask, strength);
+              }
+              const at::Tensor imgs = train::generate_images(L.net, L.spec, L.vocab.get(), c, n, L.sample,
+                                                             init ? &*init : nullptr);
               fs::make_dirs(a->out);
               std::string jl;
               for (int64_t i = 0; i < n; ++i) {
@@ -115,6 +144,10 @@ Command add_sample(CLI::App& app) {
                                  {"steps", L.sample.sampler.num_inference_steps}, {"cfg", L.sample.cfg}};
                 if (!c.texts.empty()) j["text"] = c.texts[static_cast<size_t>(i)];
                 if (!c.labels.empty()) j["label"] = c.labels[static_cast<size_t>(i)];
+                if (init) {
+                  j["init_image"] = a->init_image, j["strength"] = init->strength;
+                  if (!a->mask.empty()) j["mask"] = a->mask;
+                }
                 jl += j.dump() + "\n";
                 std::cout << f << "\n";
               }

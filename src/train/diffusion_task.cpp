@@ -153,21 +153,24 @@ struct CondTensors {
 CondTensors condition(DiffusionNet& net, const DiffusionModelSpec& spec, const diffusion::TextVocab* vocab,
                       const DiffusionCondition& c, int64_t b, const at::Tensor& null_rows) {
   CondTensors t;
+  const c10::Device dev = device_of(*net);  // tokens, masks and labels go where the model is
+  const at::Tensor nulls = null_rows.defined() ? null_rows.to(dev) : null_rows;
   if (spec.data.conditioning == "text") {
     const diffusion::TokenBatch tb = vocab->encode_batch(c.texts, spec.data.max_tokens);
-    at::Tensor enc = net->text_encoder->forward(tb.ids, tb.mask);  // (B, L, D), zeros at padding
-    at::Tensor mask = tb.mask.clone();
+    at::Tensor mask = tb.mask.to(dev);
+    at::Tensor enc = net->text_encoder->forward(tb.ids.to(dev), mask);  // (B, L, D), zeros at padding
+    mask = mask.clone();
     mask.select(1, 0).fill_(true);  // an empty caption still has one (zero) key
-    if (null_rows.defined()) {
-      enc = enc * null_rows.logical_not().to(enc.dtype()).view({b, 1, 1});
+    if (nulls.defined()) {
+      enc = enc * nulls.logical_not().to(enc.dtype()).view({b, 1, 1});
       at::Tensor null_mask = at::zeros_like(mask);
       null_mask.select(1, 0).fill_(true);
-      mask = at::where(null_rows.view({b, 1}), null_mask, mask);
+      mask = at::where(nulls.view({b, 1}), null_mask, mask);
     }
     t.ehs = enc, t.mask = mask;
   } else if (spec.data.conditioning == "class") {
-    at::Tensor labels = at::tensor(c.labels, at::kLong);
-    if (null_rows.defined()) labels = at::where(null_rows, at::full_like(labels, spec.num_classes), labels);
+    at::Tensor labels = at::tensor(c.labels, at::kLong).to(dev);
+    if (nulls.defined()) labels = at::where(nulls, at::full_like(labels, spec.num_classes), labels);
     t.labels = labels;
   }
   return t;
@@ -181,9 +184,11 @@ at::Tensor unet_forward(DiffusionNet& net, const at::Tensor& x, const at::Tensor
 double validation_loss(DiffusionNet& net, const DiffusionModelSpec& spec, const diffusion::TextVocab* vocab,
                        const ImageSplit& v, int64_t n) {
   n = std::min(n, v.size());
-  const at::Tensor x0 = v.pixels.narrow(0, 0, n).to(at::kFloat).div(127.5).sub(1.0);
+  const c10::Device dev = device_of(*net);
+  const at::Tensor x0_cpu = v.pixels.narrow(0, 0, n).to(at::kFloat).div(127.5).sub(1.0);
   auto gen = make_gen(12345);
-  const at::Tensor noise = at::randn(x0.sizes(), gen, at::kFloat);
+  const at::Tensor noise = at::randn(x0_cpu.sizes(), gen, at::kFloat).to(dev);  // drawn on the CPU: same on any device
+  const at::Tensor x0 = x0_cpu.to(dev);
   DiffusionCondition c;
   for (int64_t i = 0; i < n; ++i) {
     if (spec.data.conditioning == "text") c.texts.push_back(v.texts[static_cast<size_t>(i)]);
@@ -192,13 +197,13 @@ double validation_loss(DiffusionNet& net, const DiffusionModelSpec& spec, const 
   const CondTensors ct = condition(net, spec, vocab, c, n, {});
   const int64_t T = spec.objective.schedule.num_train_timesteps;
   if (spec.objective.objective == "flow") {
-    const at::Tensor s = at::linspace(0.02, 0.98, n, at::kFloat);
+    const at::Tensor s = at::linspace(0.02, 0.98, n, at::kFloat).to(dev);
     const at::Tensor xs = diffusion::flow_add_noise(x0, noise, s);
     const at::Tensor v_pred = unet_forward(net, xs, s * static_cast<double>(T), ct);
     return at::mse_loss(v_pred, diffusion::flow_velocity_target(x0, noise)).item<double>();
   }
   const diffusion::NoiseSchedule sched(spec.objective.schedule);
-  const at::Tensor t = at::linspace(0, static_cast<double>(T - 1), n, at::kFloat).round().to(at::kLong);
+  const at::Tensor t = at::linspace(0, static_cast<double>(T - 1), n, at::kFloat).round().to(dev, at::kLong);
   const auto pt = diffusion::parse_prediction_type(spec.objective.prediction_type);
   const at::Tensor xt = sched.add_noise(x0, noise, t);
   const at::Tensor pred = unet_forward(net, xt, t.to(at::kFloat), ct);
@@ -252,9 +257,13 @@ class DiffusionTrainTask : public TrainTask {
     auto gen = make_gen(static_cast<uint64_t>(seed_) * 1000003ULL + static_cast<uint64_t>(mb.step) * 7919ULL +
                         static_cast<uint64_t>(mb.micro) * 131ULL + static_cast<uint64_t>(mb.rank) * 17ULL);
     const int64_t b = batch_;
+    // Everything random is drawn on the CPU from the batch's generator (the same batch on any device),
+    // then moved to the model's device.
+    const c10::Device dev = device_of(*net_);
     const at::Tensor idx = at::randint(train_.size(), {b}, gen, at::kLong);
-    const at::Tensor x0 = train_.pixels.index_select(0, idx).to(at::kFloat).div(127.5).sub(1.0);
-    const at::Tensor noise = at::randn(x0.sizes(), gen, at::kFloat);
+    const at::Tensor x0_cpu = train_.pixels.index_select(0, idx).to(at::kFloat).div(127.5).sub(1.0);
+    const at::Tensor noise = at::randn(x0_cpu.sizes(), gen, at::kFloat).to(dev);
+    const at::Tensor x0 = x0_cpu.to(dev);
     const at::Tensor drop = at::rand({b}, gen, at::kFloat).lt(spec_.data.cond_dropout);
     DiffusionCondition c;
     const int64_t* ip = idx.data_ptr<int64_t>();
@@ -266,12 +275,12 @@ class DiffusionTrainTask : public TrainTask {
     const int64_t T = spec_.objective.schedule.num_train_timesteps;
     at::Tensor per_sample;
     if (spec_.objective.objective == "flow") {
-      const at::Tensor s = diffusion::sample_flow_sigmas(b, spec_.objective.flow, gen);
+      const at::Tensor s = diffusion::sample_flow_sigmas(b, spec_.objective.flow, gen).to(dev);
       const at::Tensor xs = diffusion::flow_add_noise(x0, noise, s);
       const at::Tensor v = unet_forward(net_, xs, s * static_cast<double>(T), ct);
       per_sample = (v - diffusion::flow_velocity_target(x0, noise)).pow(2).mean({1, 2, 3});
     } else {
-      const at::Tensor t = sched_.sample_timesteps(b, gen);
+      const at::Tensor t = sched_.sample_timesteps(b, gen).to(dev);
       const at::Tensor xt = sched_.add_noise(x0, noise, t);
       const at::Tensor pred = unet_forward(net_, xt, t.to(at::kFloat), ct);
       per_sample = (pred - sched_.training_target(pred_, x0, noise, t)).pow(2).mean({1, 2, 3});
@@ -456,11 +465,13 @@ void DiffusionUnetTask::parse(config::Reader& root) {
 }
 
 at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, const diffusion::TextVocab* vocab,
-                           const DiffusionCondition& cond, int64_t n, const DiffusionSampleConfig& sc) {
+                           const DiffusionCondition& cond, int64_t n, const DiffusionSampleConfig& sc,
+                           const DiffusionInit* init) {
   torch::NoGradGuard ng;
   const bool was_training = net->is_training();
   net->eval();
   auto gen = make_gen(sc.seed);
+  const c10::Device dev = device_of(*net);
   const int64_t ch = spec.unet.in_channels, s = spec.data.size;
   std::vector<at::Tensor> out;
   const bool conditioned = spec.data.conditioning != "none";
@@ -471,7 +482,24 @@ at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, co
     if (spec.data.conditioning == "text") c.texts.assign(cond.texts.begin() + b0, cond.texts.begin() + b0 + b);
     if (spec.data.conditioning == "class") c.labels.assign(cond.labels.begin() + b0, cond.labels.begin() + b0 + b);
     auto sampler = diffusion::make_sampler(sc.sampler);
-    const at::Tensor xT = sampler->prepare_latents(at::randn({b, ch, s, s}, gen, at::kFloat));
+    // Initial noise from the CPU generator (the same samples on any device), on the model's device.
+    const at::Tensor noise0 = at::randn({b, ch, s, s}, gen, at::kFloat).to(dev);
+    at::Tensor xT = sampler->prepare_latents(noise0);
+    diffusion::SampleOptions so;
+    so.generator = gen;
+    diffusion::InpaintMask im;
+    if (init != nullptr) {
+      const at::Tensor known = init->image.to(dev, at::kFloat).mul(2.0).sub(1.0).unsqueeze(0).expand({b, ch, s, s}).contiguous();
+      if (init->strength < 1.0) {
+        so.start_step = diffusion::img2img_start_step(sampler->num_inference_steps(), init->strength);
+        xT = diffusion::img2img_latents(*sampler, known, noise0, so.start_step);
+      }
+      if (init->mask.defined()) {
+        im.known = known;
+        im.mask = init->mask.to(dev, at::kFloat).unsqueeze(0).expand({b, 1, s, s}).contiguous();
+        so.inpaint = &im;
+      }
+    }
     diffusion::Denoiser den;
     if (guided) {
       // Rows 0..b-1 unconditional, b..2b-1 conditional, in one forward.
@@ -488,13 +516,39 @@ at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, co
       const CondTensors ct = condition(net, spec, vocab, c, b, {});
       den = [&net, ct](const at::Tensor& x, const at::Tensor& t) { return unet_forward(net, x, t, ct); };
     }
-    diffusion::SampleOptions so;
-    so.generator = gen;
     const at::Tensor x = sampler->sample(den, xT, so);
-    out.push_back(x.add(1.0).div(2.0).clamp(0.0, 1.0));
+    out.push_back(x.add(1.0).div(2.0).clamp(0.0, 1.0).to(at::kCPU, at::kFloat));
   }
   if (was_training) net->train();
   return out.empty() ? at::empty({0, ch, s, s}) : at::cat(out);
+}
+
+DiffusionInit load_diffusion_init(const DiffusionModelSpec& spec, const std::string& image_path,
+                                  const std::string& mask_path, double strength) {
+  if (!(strength > 0.0 && strength <= 1.0)) {
+    throw UsageError(fmt::format("--strength {}: must be in (0, 1] (the fraction of the schedule run from the init image)", strength));
+  }
+  const int64_t ch = spec.unet.in_channels, s = spec.data.size;
+  // (C, H, W) float [0, 1] -> (C, s, s): area averaging when shrinking, bilinear when enlarging.
+  auto fit = [s](const at::Tensor& img) {
+    at::Tensor x = img.unsqueeze(0);
+    if (x.size(2) == s && x.size(3) == s) return img;
+    x = (x.size(2) >= s && x.size(3) >= s) ? at::adaptive_avg_pool2d(x, {s, s})
+                                           : at::upsample_bilinear2d(x, {s, s}, /*align_corners=*/false);
+    return x.squeeze(0).clamp(0.0, 1.0);
+  };
+  DiffusionInit in;
+  in.strength = strength;
+  at::Tensor img = fit(data::load_image(image_path, /*to_float=*/true));  // (3, s, s)
+  in.image = ch == 1 ? img.mean(0, true) : img;
+  if (!mask_path.empty()) {
+    const at::Tensor m = fit(data::load_image(mask_path, /*to_float=*/true)).mean(0, true);  // (1, s, s)
+    in.mask = m.gt(0.5).to(at::kFloat);
+    if (in.mask.sum().item<double>() == 0) {
+      throw UsageError(fmt::format("--mask '{}': no white pixel (white = regenerate), so nothing would be inpainted", mask_path));
+    }
+  }
+  return in;
 }
 
 nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {

@@ -101,8 +101,25 @@ struct DiffusionModelSpec {
 // Samples n images (n = texts.size() or labels.size(), or `n` when unconditional) as (n, C, S, S) float
 // in [0, 1]; deterministic for (seed, batch_size). cfg != 1 runs the unconditional and conditional rows
 // in one forward of 2B.
+//
+// With `init`, every sample starts from init->image: img2img runs the last strength x steps of the
+// schedule from the image noised to that level (diffusers' get_timesteps); with init->mask, inpainting
+// regenerates where the mask is 1 and keeps the image where it is 0 (the known region re-noised to each
+// level, as diffusers' legacy inpaint loop). Without init the draws are exactly those of plain sampling.
+struct DiffusionInit {
+  at::Tensor image;       // (C, S, S) float in [0, 1] at the model's channels and resolution
+  double strength = 1.0;  // (0, 1]; 1 = from pure noise (inpainting's usual setting)
+  at::Tensor mask;        // (1, S, S) float in {0, 1}: 1 = generate; undefined = img2img only
+};
 at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, const diffusion::TextVocab* vocab,
-                           const DiffusionCondition& cond, int64_t n, const DiffusionSampleConfig& sc);
+                           const DiffusionCondition& cond, int64_t n, const DiffusionSampleConfig& sc,
+                           const DiffusionInit* init = nullptr);
+
+// Reads an init image (any format load_image reads) and optionally a mask image (white = regenerate,
+// black = keep; its mean over channels is thresholded at 0.5) into the model's channels and resolution
+// (area averaging when shrinking, bilinear when enlarging). strength outside (0, 1] is a UsageError.
+DiffusionInit load_diffusion_init(const DiffusionModelSpec& spec, const std::string& image_path,
+                                  const std::string& mask_path, double strength);
 
 // `mmref sample diffusion`: loads a checkpoint of this task (its run folder's config.yaml and vocab.json)
 // into a net (EMA weights when the checkpoint has them and `ema`), ready for generate_images.

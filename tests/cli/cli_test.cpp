@@ -493,6 +493,36 @@ TEST_F(Cli, DiffusionTrainThenSampleWritesImages) {
   r = mmref("sample diffusion --checkpoint nowhere.safetensors --prompt x");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("nowhere.safetensors"), std::string::npos) << r.err;
+  // img2img and inpainting from the command line: an init image in another format and size (a 40 x 24
+  // binary PPM, resized to the model's 32 px) and a mask whose black half is kept; the options are
+  // recorded in prompts.jsonl (the kept region's exactness: DiffusionTaskSlow). --mask alone is a usage error.
+  auto ppm = [&](const std::string& name, int w, int h, auto rgb) {
+    std::ofstream f(dir_ + "/" + name, std::ios::binary);
+    f << "P6\n" << w << " " << h << "\n255\n";
+    for (int y = 0; y < h; ++y) {
+      for (int x = 0; x < w; ++x) {
+        for (int c = 0; c < 3; ++c) f.put(static_cast<char>(rgb(x, y, c)));
+      }
+    }
+  };
+  ppm("init.ppm", 40, 24, [](int x, int, int c) { return c == 0 && x < 20 ? 220 : 30; });
+  ppm("mask.ppm", 32, 32, [](int x, int, int) { return x >= 16 ? 255 : 0; });
+  r = mmref("sample diffusion --checkpoint " + ck + " --prompt 'a large red square on the left' --init-image " +
+            dir_ + "/init.ppm --strength 0.5 --steps 4 --out i2i");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(mmref::fs::exists(dir_ + "/i2i/00000.png"));
+  EXPECT_NE(slurp(dir_ + "/i2i/prompts.jsonl").find("\"strength\":0.5"), std::string::npos);
+  r = mmref("sample diffusion --checkpoint " + ck + " --prompt 'a large red square on the left' --init-image " +
+            dir_ + "/init.ppm --mask " + dir_ + "/mask.ppm --steps 3 --out inpaint");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(mmref::fs::exists(dir_ + "/inpaint/00000.png"));
+  const std::string ij = slurp(dir_ + "/inpaint/prompts.jsonl");
+  EXPECT_NE(ij.find("\"mask\""), std::string::npos) << ij;
+  EXPECT_NE(ij.find("\"strength\":1.0"), std::string::npos) << ij;
+  r = mmref("sample diffusion --checkpoint " + ck + " --prompt x --mask " + dir_ + "/mask.ppm");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_TRUE(one_error_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("--init-image"), std::string::npos) << r.err;
 }
 
 }  // namespace
