@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/run.h"
+#include "core/state_dict.h"
 #include "data/dataset/image_split.h"
 #include "data/dataset/manifest.h"
 #include "data/generators/corpus.h"
@@ -32,9 +33,15 @@ namespace mmref::train {
 
 namespace stdfs = std::filesystem;
 
-DiffusionNetImpl::DiffusionNetImpl(const diffusion::UNet2DConfig& u, const diffusion::TextEncoderConfig* t) {
+DiffusionNetImpl::DiffusionNetImpl(const diffusion::UNet2DConfig& u, const diffusion::TextEncoderConfig* t,
+                                   const diffusion::ClipTextConfig* clip) {
   unet = register_module("unet", diffusion::UNet2DConditionModel(u));
-  if (t) text_encoder = register_module("text_encoder", diffusion::TextEncoder(*t));
+  if (clip) {
+    clip_text = register_module("text_encoder", diffusion::ClipTextAdapter(*clip));
+    for (auto& p : clip_text->parameters()) p.requires_grad_(false);  // frozen, as in Stable Diffusion
+  } else if (t) {
+    text_encoder = register_module("text_encoder", diffusion::TextEncoder(*t));
+  }
 }
 
 namespace {
@@ -155,7 +162,20 @@ CondTensors condition(DiffusionNet& net, const DiffusionModelSpec& spec, const d
   CondTensors t;
   const c10::Device dev = device_of(*net);  // tokens, masks and labels go where the model is
   const at::Tensor nulls = null_rows.defined() ? null_rows.to(dev) : null_rows;
-  if (spec.data.conditioning == "text") {
+  if (spec.data.conditioning == "text" && net->clip_text) {
+    // Stable Diffusion's conditioning: the tower's states over the whole zero-padded context, no key mask;
+    // the null condition is the empty caption's states.
+    std::vector<std::string> texts = c.texts;
+    if (null_rows.defined()) {
+      const at::Tensor nr = null_rows.to(at::kCPU, at::kBool).contiguous();
+      const bool* np = nr.data_ptr<bool>();
+      for (int64_t i = 0; i < b; ++i) {
+        if (np[i]) texts[static_cast<size_t>(i)].clear();
+      }
+    }
+    const at::Tensor ids = net->clip_tokenizer->tokenize(texts, net->clip_context, /*truncate=*/true);
+    t.ehs = net->clip_text->forward(ids.to(dev));  // (B, context, width)
+  } else if (spec.data.conditioning == "text") {
     const diffusion::TokenBatch tb = vocab->encode_batch(c.texts, spec.data.max_tokens);
     at::Tensor mask = tb.mask.to(dev);
     at::Tensor enc = net->text_encoder->forward(tb.ids.to(dev), mask);  // (B, L, D), zeros at padding
@@ -404,7 +424,9 @@ void fit_to_data(DiffusionModelSpec& s) {
   const int64_t ch = s.data.kind == "digits" ? 1 : 3;
   s.unet.in_channels = ch, s.unet.out_channels = ch;
   if (s.data.kind == "digits") s.num_classes = 10;
-  if (s.data.conditioning == "text") {
+  if (s.data.conditioning == "text" && s.clip_text) {
+    // cross_attention_dim comes from the tower's width (resolve_clip_text), once its weights are known.
+  } else if (s.data.conditioning == "text") {
     if (s.unet.cross_attention_dim <= 0) MMREF_FAIL("model.cross_attention_dim: text conditioning needs > 0");
     s.text.width = s.unet.cross_attention_dim;
     s.text.max_length = std::max(s.text.max_length, s.data.max_tokens);
@@ -415,7 +437,27 @@ void fit_to_data(DiffusionModelSpec& s) {
   if (s.data.conditioning == "class" && s.num_classes == 0) {
     MMREF_FAIL("data.conditioning: class needs a labelled corpus (kind: digits)");
   }
+  if (!s.clip_text) s.unet.validate();
+}
+
+// text_encoder.kind: clip: the tower's sizes from its OpenAI-named text weights; the UNet cross-attends
+// to its width.
+void resolve_clip_text(DiffusionModelSpec& s, const std::map<std::string, at::Tensor>& openai_text) {
+  s.clip.config = diffusion::ClipTextConfig::infer(openai_text, s.clip.heads);
+  if (s.clip.context > s.clip.config.context_length) {
+    throw ConfigError(fmt::format("text_encoder.context: {} is longer than the CLIP tower's context_length {}",
+                                  s.clip.context, s.clip.config.context_length));
+  }
+  if (s.clip.config.width % s.clip.config.heads != 0) {
+    throw ConfigError(fmt::format("text_encoder.heads: {} does not divide the CLIP tower's width {}",
+                                  s.clip.config.heads, s.clip.config.width));
+  }
+  s.unet.cross_attention_dim = s.clip.config.width;
   s.unet.validate();
+}
+
+int64_t clip_context(const DiffusionModelSpec& s) {
+  return s.clip.context > 0 ? s.clip.context : s.clip.config.context_length;
 }
 
 }  // namespace
@@ -434,7 +476,19 @@ void parse_diffusion_sections(config::Reader& root, DiffusionModelSpec& spec, Di
   }
   {
     auto r = root.child("text_encoder");
-    diffusion::parse(r, spec.text);
+    std::string kind = "transformer";
+    r.choice("kind", kind, {"transformer", "clip"});
+    spec.clip_text = kind == "clip";
+    if (spec.clip_text) {
+      r.req("weights", spec.clip.weights);
+      r.req("vocab", spec.clip.vocab);
+      r.opt("heads", spec.clip.heads, config::Range::at_least(0));
+      r.opt("context", spec.clip.context, config::Range::at_least(0));
+      r.finish();
+      if (spec.data.conditioning != "text") r.fail("kind", "the CLIP text tower needs data.conditioning: text");
+    } else {
+      diffusion::parse(r, spec.text);
+    }
   }
   {
     auto r = root.child("diffusion");
@@ -554,6 +608,17 @@ DiffusionInit load_diffusion_init(const DiffusionModelSpec& spec, const std::str
 nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
   auto& log = ctx.run.log();
   DiffusionDataConfig& d = spec.data;
+  if (spec.clip_text) {  // before any corpus is made
+    if (!fs::exists(spec.clip.weights)) {
+      throw ConfigError(fmt::format("text_encoder.weights: '{}' does not exist (a CLIP file with OpenAI or Hugging "
+                                    "Face names, e.g. the clip_contrastive task's <run>/clip.safetensors)",
+                                    spec.clip.weights));
+    }
+    if (!fs::exists(spec.clip.vocab)) {
+      throw ConfigError(fmt::format("text_encoder.vocab: '{}' does not exist (CLIP's bpe_simple_vocab_16e6.txt.gz)",
+                                    spec.clip.vocab));
+    }
+  }
   const std::string train_path = path_in(manifest_dir(d), d.train);
   rank0_first(ctx.dist, [&] {
     if (!fs::exists(train_path) && d.make_if_missing) {
@@ -573,7 +638,16 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
 
   // Caption vocabulary: the base run's (fine-tuning), this run's (resume), or built from the corpus.
   std::shared_ptr<diffusion::TextVocab> vocab;
-  if (d.conditioning == "text") {
+  std::map<std::string, at::Tensor> clip_weights;  // the CLIP tower's OpenAI-named text weights
+  if (spec.clip_text) {
+    try {
+      clip_weights = diffusion::clip_text_state_dict(load_weights(spec.clip.weights));
+    } catch (const Error& e) {
+      MMREF_FAIL("text_encoder.weights '{}': {}", spec.clip.weights, e.what());
+    }
+    resolve_clip_text(spec, clip_weights);
+    if (ctx.run.primary() && !ctx.run.dir().empty()) fs::atomic_write(ctx.run.dir() + "/clip_vocab.txt.gz", fs::read_file(spec.clip.vocab));
+  } else if (d.conditioning == "text") {
     const std::string own = ctx.run.dir() + "/vocab.json";
     const std::string base = finetune_base.empty() ? "" : stdfs::path(finetune_base).parent_path().parent_path().string() + "/vocab.json";
     if (!base.empty()) {
@@ -589,11 +663,20 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
     if (ctx.run.primary()) vocab->save_json(own);
     spec.text.vocab_size = vocab->size();
   }
-  DiffusionNet net(spec.unet, d.conditioning == "text" ? &spec.text : nullptr);
+  DiffusionNet net(spec.unet, d.conditioning == "text" ? &spec.text : nullptr,
+                   spec.clip_text ? &spec.clip.config : nullptr);
+  if (spec.clip_text) {
+    net->clip_text->load(clip_weights);
+    net->clip_tokenizer = std::make_shared<models::ClipTokenizer>(spec.clip.vocab);
+    net->clip_context = clip_context(spec);
+    log.info("diffusion: frozen CLIP text tower from {} (width {}, {} layers, context {})", spec.clip.weights,
+             spec.clip.config.width, spec.clip.config.layers, net->clip_context);
+  }
   const auto ab = kernels::parse_attention_backend(ctx.experiment.kernels.attention);
   const auto gb = kernels::parse_conv_backend(ctx.experiment.kernels.group_norm_silu);
   net->unet->set_backends(ab, gb);
   if (net->text_encoder) net->text_encoder->attention_backend = ab;
+  if (net->clip_text) net->clip_text->attention_backend = ab;
   if (!finetune_base.empty() && ctx.resume_from.empty()) {
     const Checkpoint ck = load_checkpoint(finetune_base);
     // The base's EMA weights when it has them (what it samples with), else its raw weights.
@@ -606,11 +689,12 @@ nlohmann::json DiffusionUnetTask::run(TaskContext& ctx) {
     if (adapted.empty()) throw ConfigError(fmt::format("finetune.target_modules: '{}' matches no layer", lora.target_modules));
     log.info("finetune: LoRA r {} on {} layers", lora.r, adapted.size());
   }
-  int64_t params = 0;
-  for (const auto& p : net->parameters()) params += p.numel();
-  log.info("diffusion: UNet {} levels {} + {}, {:.2f}M parameters; {} train / {} valid / {} test{} images at {} px",
+  int64_t params = 0, trainable = 0;
+  for (const auto& p : net->parameters()) params += p.numel(), trainable += p.requires_grad() ? p.numel() : 0;
+  log.info("diffusion: UNet {} levels {} + {}, {:.2f}M parameters ({:.2f}M trained); {} train / {} valid / {} test{} images at {} px",
            spec.unet.levels(), fmt::format("{}", fmt::join(spec.unet.block_out_channels, "/")),
-           d.conditioning == "text" ? "text encoder" : d.conditioning, params / 1e6, train_set.size(), valid.size(),
+           spec.clip_text ? "CLIP text tower" : d.conditioning == "text" ? "text encoder" : d.conditioning, params / 1e6,
+           trainable / 1e6, train_set.size(), valid.size(),
            test.size(), heldout.size() ? fmt::format(" / {} held-out", heldout.size()) : "", d.size);
 
   // The grid: half test, half held-out captions (text), the digits 0..9 and more (class).
@@ -661,14 +745,28 @@ LoadedDiffusion load_diffusion_checkpoint(const std::string& checkpoint, bool em
   config::Node eff = config::Node::map();
   config::Reader root(&cfg, "", &eff, config::Mark{cfg_path, 1, 1});
   parse_diffusion_sections(root, L.spec, L.sample);
-  if (L.spec.data.conditioning == "text") {
+  const Checkpoint ck = load_checkpoint(checkpoint);
+  if (L.spec.clip_text) {
+    // The tower's sizes from the checkpoint's text_encoder.* (OpenAI names), its vocab from the run.
+    std::map<std::string, at::Tensor> tower;
+    const std::string pre = "model.text_encoder.";
+    for (const auto& [k, v] : ck.tensors) {
+      if (k.rfind(pre, 0) == 0) tower[k.substr(pre.size())] = v;
+    }
+    if (tower.empty()) MMREF_FAIL("diffusion: '{}' has no model.text_encoder.* tensors (the CLIP tower)", checkpoint);
+    resolve_clip_text(L.spec, tower);
+    const std::string vp = run_dir + "/clip_vocab.txt.gz";
+    if (!fs::exists(vp)) MMREF_FAIL("diffusion: no clip_vocab.txt.gz in the run folder {}", run_dir);
+    L.net = DiffusionNet(L.spec.unet, nullptr, &L.spec.clip.config);
+    L.net->clip_tokenizer = std::make_shared<models::ClipTokenizer>(vp);
+    L.net->clip_context = clip_context(L.spec);
+  } else if (L.spec.data.conditioning == "text") {
     const std::string vp = run_dir + "/vocab.json";
     if (!fs::exists(vp)) MMREF_FAIL("diffusion: no vocab.json in the run folder {}", run_dir);
     L.vocab = std::make_shared<diffusion::TextVocab>(diffusion::TextVocab::load_json(vp));
     L.spec.text.vocab_size = L.vocab->size();
   }
-  L.net = DiffusionNet(L.spec.unet, L.spec.data.conditioning == "text" ? &L.spec.text : nullptr);
-  const Checkpoint ck = load_checkpoint(checkpoint);
+  if (!L.net) L.net = DiffusionNet(L.spec.unet, L.spec.data.conditioning == "text" ? &L.spec.text : nullptr);
   // A LoRA run's checkpoint carries the adapters inside the modules: apply the same adapters first.
   if (const config::Node* ft = cfg.find("finetune")) {
     models::LoraConfig lc{0};

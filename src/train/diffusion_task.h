@@ -9,7 +9,13 @@
 //                 max_tokens, exclude_words, include_words, max_train, filter_eval}
 //   model:       UNet2DConfig keys (preset: tiny | tiny_class | sd15, then overrides); in/out channels and
 //                cross_attention_dim / num_class_embeds are set from the data when left at the preset
-//   text_encoder: TextEncoderConfig keys (width = the UNet's cross_attention_dim)
+//   text_encoder: TextEncoderConfig keys (width = the UNet's cross_attention_dim), a small transformer
+//                trained with the UNet; or {kind: clip, weights, vocab, heads, context}: CLIP's text tower
+//                (diffusion::ClipTextAdapter) from an OpenAI or Hugging Face CLIP file (e.g. the
+//                clip_contrastive task's clip.safetensors), frozen, its last_hidden_state over the whole
+//                context as the UNet's encoder states (as Stable Diffusion); the null condition is the
+//                empty caption's states; the UNet's cross_attention_dim is set to the tower's width; the
+//                BPE vocab is copied into the run folder and the tower is kept in the checkpoint
 //   diffusion:   {objective: vp | flow, prediction_type: epsilon | v_prediction | sample, schedule keys
 //                 (num_train_timesteps, beta_schedule, beta_start, beta_end, rescale_betas_zero_snr),
 //                 min_snr_gamma (0 = off), flow_timesteps: logit_normal | uniform, flow_shift}
@@ -18,7 +24,8 @@
 //   finetune:    {base: a checkpoint of this task, lora_r, lora_alpha, lora_dropout, target_modules}
 //   train:       the engine's keys
 //
-// The model's state-dict names: unet.* (diffusers' names) and text_encoder.* (CLIPTextModel-style).
+// The model's state-dict names: unet.* (diffusers' names) and text_encoder.* (CLIPTextModel-style for the
+// jointly trained encoder; OpenAI's text names for the CLIP tower: token_embedding.weight, ...).
 // Validation: the denoising loss on a fixed batch of test images at fixed timesteps and noise, and for the
 // shapes corpus the scene checks (eval/scene_check.h: colour, count, shape, size, position from the
 // caption) of val_count samples. Samples: a grid every train.sample_every steps and at the end. At the
@@ -33,6 +40,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include "models/clip/clip_tokenizer.h"
 #include "models/common/lora.h"
 #include "models/diffusion/samplers.h"
 #include "models/diffusion/text_encoder.h"
@@ -74,12 +82,18 @@ struct DiffusionSampleConfig {
   int64_t count = 16, val_count = 32, final_count = 200, batch_size = 32;
 };
 
-// The trained network: the UNet and (text conditioning) the text encoder, under "unet" / "text_encoder".
+// The trained network: the UNet and (text conditioning) the text encoder, under "unet" / "text_encoder":
+// the jointly trained TextEncoder, or with `clip` the frozen CLIP text tower (requires_grad off, so the
+// optimizer leaves it alone).
 class DiffusionNetImpl : public torch::nn::Module {
  public:
-  DiffusionNetImpl(const diffusion::UNet2DConfig& unet, const diffusion::TextEncoderConfig* text);
+  DiffusionNetImpl(const diffusion::UNet2DConfig& unet, const diffusion::TextEncoderConfig* text,
+                   const diffusion::ClipTextConfig* clip = nullptr);
   diffusion::UNet2DConditionModel unet{nullptr};
-  diffusion::TextEncoder text_encoder{nullptr};  // null without text conditioning
+  diffusion::TextEncoder text_encoder{nullptr};  // null without text conditioning or with the CLIP tower
+  diffusion::ClipTextAdapter clip_text{nullptr};  // the CLIP tower (registered as text_encoder)
+  std::shared_ptr<const models::ClipTokenizer> clip_tokenizer;  // set with clip_text
+  int64_t clip_context = 0;                                     // tokens per caption given to the tower
 };
 TORCH_MODULE(DiffusionNet);
 
@@ -90,10 +104,22 @@ struct DiffusionCondition {
 };
 
 // Everything needed to sample from a trained net (the task and `mmref sample diffusion` share it).
+// text_encoder.kind: clip. The tower's sizes come from its weights (ClipTextConfig::infer): from the
+// weights file when training, from the checkpoint's text_encoder.* when sampling.
+struct DiffusionClipTextSpec {
+  std::string weights;  // CLIP file (OpenAI or Hugging Face names)
+  std::string vocab;    // bpe_simple_vocab_16e6.txt.gz
+  int64_t heads = 0;    // 0 = width / 64 (OpenAI's rule)
+  int64_t context = 0;  // tokens per caption, SOT..EOT zero padded; 0 = the tower's context_length
+  diffusion::ClipTextConfig config;  // filled by resolve_clip_text
+};
+
 struct DiffusionModelSpec {
   DiffusionDataConfig data;
   diffusion::UNet2DConfig unet;
   diffusion::TextEncoderConfig text;
+  bool clip_text = false;  // text_encoder.kind: clip
+  DiffusionClipTextSpec clip;
   DiffusionObjectiveConfig objective;
   int64_t num_classes = 0;  // class conditioning: labels 0..num_classes-1, null = num_classes
 };
@@ -121,12 +147,13 @@ at::Tensor generate_images(DiffusionNet& net, const DiffusionModelSpec& spec, co
 DiffusionInit load_diffusion_init(const DiffusionModelSpec& spec, const std::string& image_path,
                                   const std::string& mask_path, double strength);
 
-// `mmref sample diffusion`: loads a checkpoint of this task (its run folder's config.yaml and vocab.json)
+// `mmref sample diffusion`: loads a checkpoint of this task (its run folder's config.yaml and vocab.json,
+// or clip_vocab.txt.gz with the CLIP tower)
 // into a net (EMA weights when the checkpoint has them and `ema`), ready for generate_images.
 struct LoadedDiffusion {
   DiffusionModelSpec spec;
   DiffusionSampleConfig sample;
-  std::shared_ptr<diffusion::TextVocab> vocab;
+  std::shared_ptr<diffusion::TextVocab> vocab;  // null with the CLIP tower (net->clip_tokenizer instead)
   DiffusionNet net{nullptr};
   bool used_ema = false;
 };

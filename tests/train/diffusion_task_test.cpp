@@ -3,7 +3,8 @@
 // checkpoint, the final samples are written (PNG + captions.jsonl) with their scene checks, a checkpoint
 // samples deterministically per seed through load_diffusion_checkpoint, inpainting keeps the masked-off
 // region and img2img stays near its init image, and LoRA fine-tuning leaves the base weights unchanged.
-// Class conditioning is trained on the real digits (DiffusionDigitsSlow).
+// Class conditioning is trained on the real digits (DiffusionDigitsSlow); text conditioning on a frozen
+// CLIP text tower (DiffusionClipGolden: CLIP's BPE vocabulary from the golden fixtures).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,8 +19,12 @@
 #include "core/experiment.h"
 #include "core/fs.h"
 #include "core/run.h"
+#include "core/safetensors.h"
+#include "core/state_dict.h"
 #include "data/generators/corpus.h"
 #include "data/media/image_io.h"
+#include "../golden_test_util.h"
+#include "models/clip/clip_model.h"
 #include "train/diffusion_task.h"
 #include "task_runner.h"
 
@@ -228,6 +233,90 @@ TEST_F(DiffusionGpu, TrainsOnCudaInBf16AndFp16ResumesAndSamplesLikeTheCpu) {
   const at::Tensor cuda = mmref::train::generate_images(L.net, L.spec, L.vocab.get(), c, 2, L.sample);
   EXPECT_TRUE(cuda.device().is_cpu());
   EXPECT_LT((cpu - cuda).abs().mean().item<double>(), 0.02);
+}
+
+// text_encoder.kind: clip on a freshly initialised small CLIP (OpenAI layout, saved as a CLIP file):
+// the UNet cross-attends to the tower's width, the tower stays frozen (the checkpoint's text_encoder.*
+// equal the file's), the run keeps the BPE vocab, and the checkpoint samples deterministically with
+// guidance (the null condition is the empty caption), different captions giving different images.
+class DiffusionClipGolden : public DiffusionTaskSlow {
+ protected:
+  void SetUp() override {
+    if (!mmref::fs::exists(vocab())) GTEST_SKIP() << "no CLIP vocabulary at " << vocab() << " (set MMREF_GOLDEN_DIR)";
+  }
+  static std::string vocab() { return mmref::test::golden_path("clip/bpe_simple_vocab_16e6.txt.gz"); }
+  // The shapes config with the jointly trained encoder swapped for the CLIP tower.
+  static std::string clip_config(const std::string& weights) {
+    std::string y = config();
+    const std::string from = "text_encoder: {layers: 1, heads: 2}";
+    y.replace(y.find(from), from.size(), "text_encoder: {kind: clip, weights: '" + weights + "', vocab: '" + vocab() + "'}");
+    return y;
+  }
+};
+
+TEST_F(DiffusionClipGolden, FrozenClipTextTowerConditionsTheUnet) {
+  mmref::models::ClipConfig cc;
+  cc.embed_dim = 32, cc.image_resolution = 32, cc.vision_layers = 1, cc.vision_width = 64, cc.vision_patch_size = 16;
+  cc.context_length = 20, cc.transformer_width = 64, cc.transformer_heads = 1, cc.transformer_layers = 1;
+  at::manual_seed(3);
+  mmref::models::ClipModel clip(cc);
+  clip->initialize_parameters();
+  const std::string weights = *dir_ + "/clip.safetensors";
+  const auto clip_sd = mmref::module_state_dict(*clip);
+  mmref::save_safetensors(weights, clip_sd, {{"format", "openai-clip"}});
+
+  std::string r0, run;
+  const std::vector<std::string> quick{"train.sample_every=0", "sample.final_count=2"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), quick.begin(), quick.end());
+    return extra;
+  };
+  const auto s0 = train(clip_config(weights), with({"train.steps=2", "train.eval_every=2"}), &r0);
+  const auto s = train(clip_config(weights), with({"train.steps=40", "train.eval_every=40", "train.checkpoint_every=40"}), &run);
+  EXPECT_LT(s.at("val_loss").get<double>(), 0.8 * s0.at("val_loss").get<double>()) << s.dump();
+  EXPECT_TRUE(mmref::fs::exists(run + "/clip_vocab.txt.gz"));
+  EXPECT_FALSE(mmref::fs::exists(run + "/vocab.json"));
+
+  const std::string ckpt = run + "/checkpoints/ckpt-00000040.safetensors";
+  const mmref::Checkpoint ck = mmref::load_checkpoint(ckpt);
+  for (const char* k : {"token_embedding.weight", "positional_embedding", "transformer.resblocks.0.attn.in_proj_weight",
+                        "ln_final.weight"}) {
+    ASSERT_TRUE(ck.tensors.count(std::string("model.text_encoder.") + k)) << k;
+    EXPECT_TRUE(ck.tensors.at(std::string("model.text_encoder.") + k).equal(clip_sd.at(k))) << k << " changed: not frozen";
+  }
+  // The UNet's cross-attention keys take the tower's width (64), not the config's cross_attention_dim (32).
+  bool saw_cross = false;
+  for (const auto& [k, v] : ck.tensors) {
+    if (k.rfind("model.unet.", 0) == 0 && k.find("attn2.to_k.weight") != std::string::npos) {
+      EXPECT_EQ(v.size(1), 64) << k;
+      saw_cross = true;
+    }
+  }
+  EXPECT_TRUE(saw_cross);
+
+  auto L = mmref::train::load_diffusion_checkpoint(ckpt);
+  ASSERT_TRUE(L.net->clip_text);
+  EXPECT_EQ(L.vocab, nullptr);
+  EXPECT_EQ(L.net->clip_context, 20);
+  mmref::train::DiffusionCondition c;
+  c.texts = {"a large red square on the left", "two small blue circles at the top"};
+  const at::Tensor a = mmref::train::generate_images(L.net, L.spec, nullptr, c, 2, L.sample);
+  EXPECT_TRUE(a.equal(mmref::train::generate_images(L.net, L.spec, nullptr, c, 2, L.sample)));
+  EXPECT_TRUE(at::isfinite(a).all().item<bool>());
+  mmref::train::DiffusionCondition other;
+  other.texts = {"a large red square on the left", "a large red square on the left"};
+  const at::Tensor b = mmref::train::generate_images(L.net, L.spec, nullptr, other, 2, L.sample);
+  EXPECT_LT((a[0] - b[0]).abs().max().item<double>(), 1e-5);  // same caption, seed and row
+  EXPECT_GT((a[1] - b[1]).abs().mean().item<double>(), 1e-3);  // another caption
+
+  // A missing tower file is a config error naming the key.
+  std::string bad;
+  try {
+    train(clip_config(*dir_ + "/no_such_clip.safetensors"), with({"train.steps=1"}), &bad);
+    ADD_FAILURE() << "a missing CLIP file trained";
+  } catch (const mmref::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("text_encoder.weights"), std::string::npos) << e.what();
+  }
 }
 
 TEST_F(DiffusionTaskSlow, BadConfigsAndMissingDataAreClearErrors) {

@@ -296,6 +296,8 @@ ClipTextConfig ClipTextConfig::infer(const std::map<std::string, at::Tensor>& sd
 
 std::map<std::string, at::Tensor> clip_text_state_dict(const std::map<std::string, at::Tensor>& sd) {
   std::map<std::string, at::Tensor> in = sd;
+  // Already the text tower's OpenAI names alone (e.g. a diffusion_unet checkpoint's text_encoder.*).
+  if (in.count("token_embedding.weight") && !in.count("visual.conv1.weight")) in["visual.conv1.weight"] = at::zeros({1});
   // A text-only Hugging Face CLIPTextModel file: give clip_openai_state_dict the vision key that selects
   // its Hugging Face path; the vision output is dropped below.
   if (!in.count("visual.conv1.weight") && !in.count("vision_model.embeddings.patch_embedding.weight") &&

@@ -154,8 +154,8 @@ struct ClipTextConfig {
                               int64_t heads = 0);
 };
 
-// OpenAI or Hugging Face (CLIPModel / CLIPTextModel) CLIP weights -> the text tower's OpenAI-named tensors
-// (vision tower, projections and logit_scale dropped).
+// OpenAI or Hugging Face (CLIPModel / CLIPTextModel) CLIP weights, or the text tower's OpenAI names alone
+// -> the text tower's OpenAI-named tensors (vision tower, projections and logit_scale dropped).
 std::map<std::string, at::Tensor> clip_text_state_dict(const std::map<std::string, at::Tensor>& sd);
 
 class ClipTextAdapterImpl : public torch::nn::Module {
